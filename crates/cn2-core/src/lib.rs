@@ -1,0 +1,12 @@
+//! # cn2-core
+//!
+//! The brain of cn2: Kubernetes LoadBalancer and ClusterIP services the
+//! Cloud-Native Contrail (CN2) way, as pure Rust with no netlink, no processes
+//! and no global state.
+//!
+//! Data flows one way: **manifests → model → decisions → tables → renderers**.
+//!
+//! * [`model`] — typed Kubernetes / CN2 objects and the manifest loader.
+//! * [`select`] — label selectors and the external-network selection.
+//! * [`ipam`] — range sets, the address allocator and its stores.
+//! * [`plan`] — the plan: what the system does with every service.

@@ -10,3 +10,5 @@
 //! * [`select`] — label selectors and the external-network selection.
 //! * [`ipam`] — range sets, the address allocator and its stores.
 //! * [`plan`] — the plan: what the system does with every service.
+
+pub mod ipam;

@@ -12,3 +12,6 @@
 //! * [`plan`] — the plan: what the system does with every service.
 
 pub mod ipam;
+pub mod model;
+pub mod plan;
+pub mod select;

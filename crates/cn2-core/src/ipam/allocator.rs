@@ -28,6 +28,8 @@ pub struct Allocation {
 pub struct Allocator<S: Store = MemoryStore> {
     pools: HashMap<String, Pool>,
     held: HashMap<String, HashMap<String, IpAddr>>,
+    /// Owner → the pools it holds an address in.
+    owners: HashMap<String, Vec<String>>,
     /// Loaded allocations of pools that are not defined (yet).
     unplaced: HashMap<String, Vec<Allocation>>,
     store: S,
@@ -39,6 +41,7 @@ impl Allocator<MemoryStore> {
         Allocator {
             pools: HashMap::new(),
             held: HashMap::new(),
+            owners: HashMap::new(),
             unplaced: HashMap::new(),
             store: MemoryStore,
         }
@@ -56,6 +59,7 @@ impl<S: Store> Allocator<S> {
         Ok(Allocator {
             pools: HashMap::new(),
             held: HashMap::new(),
+            owners: HashMap::new(),
             unplaced,
             store,
         })
@@ -68,6 +72,10 @@ impl<S: Store> Allocator<S> {
         let mut held = HashMap::new();
         for a in self.unplaced.remove(name).unwrap_or_default() {
             if pool.take(&a.address).is_ok() {
+                self.owners
+                    .entry(a.owner.clone())
+                    .or_default()
+                    .push(name.to_string());
                 held.insert(a.owner, a.address);
             } else {
                 self.store.remove(&a.pool, &a.owner)?;
@@ -91,6 +99,13 @@ impl<S: Store> Allocator<S> {
     /// The address `owner` holds in `pool`, if any.
     pub fn lookup(&self, pool: &str, owner: &str) -> Option<IpAddr> {
         self.held.get(pool)?.get(owner).copied()
+    }
+
+    /// A pool `owner` holds an address in, with the address (the first, if
+    /// it holds addresses in several pools).
+    pub fn holding(&self, owner: &str) -> Option<(&str, IpAddr)> {
+        let pool = self.owners.get(owner)?.first()?;
+        Some((pool.as_str(), self.lookup(pool, owner)?))
     }
 
     /// Every owner of `pool` with its address.
@@ -140,6 +155,12 @@ impl<S: Store> Allocator<S> {
         if let Some(p) = self.pools.get_mut(pool) {
             p.give_back(&addr);
         }
+        if let Some(list) = self.owners.get_mut(owner) {
+            list.retain(|p| p != pool);
+            if list.is_empty() {
+                self.owners.remove(owner);
+            }
+        }
         self.store.remove(pool, owner)?;
         Ok(Some(addr))
     }
@@ -183,6 +204,10 @@ impl<S: Store> Allocator<S> {
     }
 
     fn record(&mut self, pool: &str, owner: &str, address: IpAddr) -> Result<IpAddr, IpamError> {
+        let pools = self.owners.entry(owner.to_string()).or_default();
+        if !pools.iter().any(|p| p == pool) {
+            pools.push(pool.to_string());
+        }
         self.held
             .entry(pool.to_string())
             .or_default()

@@ -48,6 +48,14 @@ impl Family {
         }
     }
 
+    /// The Kubernetes spelling: `IPv4` or `IPv6`.
+    pub fn kube_name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
     /// Turns a number inside this family back into an address.
     pub fn addr(self, n: u128) -> IpAddr {
         match self {

@@ -1,0 +1,388 @@
+//! The planner: for every service, its ClusterIPs, its external network and
+//! external addresses — what CN2's Kubemanager would decide.
+//!
+//! Services are processed in manifest order. A plan runs in three phases:
+//!
+//! 1. ClusterIPs given in manifests are reserved (so allocation never hands
+//!    them to another service);
+//! 2. allocations of services that are gone, or that are no longer wanted,
+//!    are released; a LoadBalancer service keeps its external addresses and
+//!    network while that network is still among its selection's candidates
+//!    (**stickiness**);
+//! 3. everything still missing is allocated, lowest free address first.
+
+mod output;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+pub use output::{Plan, ServicePlan};
+
+use crate::ipam::{Allocator, Family, IpamError, Pool, Store};
+use crate::model::inventory::NetworkSubnet;
+use crate::model::{FamilyPolicy, Inventory, Network, Service, ServiceAddressing, ServiceKind};
+use crate::select::{ExternalSelectors, Selection};
+
+/// Errors of planning (bad input is reported per service, as pending).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The allocator or its store failed.
+    #[error(transparent)]
+    Ipam(#[from] IpamError),
+}
+
+/// The owner key of one of a service's addresses.
+fn owner(key: &str, role: &str, family: Family) -> String {
+    format!("service/{key}/{role}/{family}")
+}
+
+/// The key a service's allocations are held under: its UID, else `namespace/name`.
+pub fn service_key(svc: &Service) -> String {
+    if svc.metadata.uid.is_empty() {
+        format!("{}/{}", svc.metadata.namespace, svc.metadata.name)
+    } else {
+        svc.metadata.uid.clone()
+    }
+}
+
+struct Work<'a> {
+    svc: &'a Service,
+    key: String,
+    addr: ServiceAddressing,
+    pending: Vec<String>,
+    warnings: Vec<String>,
+    cluster_ips: Vec<IpAddr>,
+    selection: Option<Selection>,
+    sticky: Option<String>,
+    external_network: Option<String>,
+    external_ips: Vec<IpAddr>,
+}
+
+/// Plans every service of the inventory, allocating through `alloc`.
+pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan, PlanError> {
+    register_pools(inv, alloc)?;
+    let mut selectors = ExternalSelectors::new(inv);
+    let mut work: Vec<Work> = inv
+        .services
+        .iter()
+        .map(|(_, svc)| Work {
+            svc,
+            key: service_key(svc),
+            addr: svc.addressing().expect("validated at load"),
+            pending: Vec::new(),
+            warnings: Vec::new(),
+            cluster_ips: Vec::new(),
+            selection: None,
+            sticky: None,
+            external_network: None,
+            external_ips: Vec::new(),
+        })
+        .collect();
+
+    // Phase 1: ClusterIPs given in manifests.
+    let svc_net = inv.service_network.as_ref();
+    for w in &mut work {
+        for ip in w.addr.cluster_ips.clone() {
+            let fam = Family::of(&ip);
+            if let Some(sub) = svc_net
+                .and_then(|n| n.subnet(fam))
+                .filter(|s| s.cidr.contains(&ip))
+            {
+                if let Err(e) = alloc.request(&sub.pool, &owner(&w.key, "cluster", fam), ip) {
+                    w.pending.push(match e {
+                        IpamError::AddressInUse { .. } => {
+                            format!("clusterIP {ip} is already in use")
+                        }
+                        other => format!("clusterIP {ip}: {other}"),
+                    });
+                    continue;
+                }
+            }
+            w.cluster_ips.push(ip);
+        }
+    }
+
+    // Phase 2: release what is no longer wanted; decide stickiness.
+    let mut wanted = HashSet::new();
+    for w in &work {
+        if w.addr.headless || w.addr.kind == ServiceKind::ExternalName {
+            continue;
+        }
+        for &f in &w.addr.families {
+            wanted.insert(owner(&w.key, "cluster", f));
+            if w.addr.kind == ServiceKind::LoadBalancer {
+                wanted.insert(owner(&w.key, "external", f));
+            }
+        }
+    }
+    alloc.retain_owners(|o| wanted.contains(o))?;
+    for w in &mut work {
+        if w.addr.kind != ServiceKind::LoadBalancer {
+            continue;
+        }
+        let selection = selectors.select(inv, w.svc);
+        let held: Vec<(Family, String, IpAddr)> = w
+            .addr
+            .families
+            .iter()
+            .filter_map(|&f| {
+                let o = owner(&w.key, "external", f);
+                alloc.holding(&o).map(|(p, a)| (f, p.to_string(), a))
+            })
+            .collect();
+        if !held.is_empty() {
+            let keep = match &selection {
+                Selection::Candidates { networks, .. } => networks
+                    .iter()
+                    .map(|id| &inv.networks[id])
+                    .find(|n| {
+                        held.iter()
+                            .all(|(f, p, _)| n.subnet(*f).is_some_and(|s| &s.pool == p))
+                    })
+                    .filter(|n| {
+                        let assigned: Vec<Family> = w
+                            .addr
+                            .families
+                            .iter()
+                            .copied()
+                            .filter(|&f| n.subnet(f).is_some())
+                            .collect();
+                        let held_f: Vec<Family> = held.iter().map(|h| h.0).collect();
+                        let all = assigned.len() == w.addr.families.len();
+                        let policy_ok = w.addr.policy == FamilyPolicy::PreferDualStack || all;
+                        policy_ok && assigned == held_f && requests_agree(&w.addr, &held)
+                    })
+                    .map(|n| n.id.clone()),
+                Selection::Pending(_) => None,
+            };
+            match keep {
+                Some(id) => w.sticky = Some(id),
+                None => {
+                    for (f, p, _) in &held {
+                        alloc.release(p, &owner(&w.key, "external", *f))?;
+                    }
+                }
+            }
+        }
+        w.selection = Some(selection);
+    }
+
+    // Phase 3: allocate what is missing, in manifest order.
+    for w in &mut work {
+        if w.addr.headless || w.addr.kind == ServiceKind::ExternalName {
+            continue;
+        }
+        allocate_cluster_ips(inv, alloc, w)?;
+        if w.addr.kind == ServiceKind::LoadBalancer {
+            allocate_external(inv, alloc, w)?;
+        }
+    }
+    alloc.flush()?;
+
+    let mut services: Vec<ServicePlan> = work
+        .into_iter()
+        .map(|w| ServicePlan {
+            namespace: w.svc.metadata.namespace.clone(),
+            name: w.svc.metadata.name.clone(),
+            kind: w.addr.kind.as_str().to_string(),
+            cluster_ips: w.cluster_ips,
+            external_network: w.external_network,
+            external_ips: w.external_ips,
+            pending: (!w.pending.is_empty()).then(|| w.pending.join("; ")),
+            warnings: w.warnings,
+        })
+        .collect();
+    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Ok(Plan {
+        services,
+        warnings: inv.warnings.clone(),
+    })
+}
+
+/// Whether held addresses satisfy the service's requested addresses.
+fn requests_agree(addr: &ServiceAddressing, held: &[(Family, String, IpAddr)]) -> bool {
+    held.iter()
+        .all(|(f, _, a)| requested(addr, *f).is_none_or(|r| r == *a))
+}
+
+/// The address a service requests for a family (`loadBalancerIP`, then `externalIPs`).
+fn requested(addr: &ServiceAddressing, family: Family) -> Option<IpAddr> {
+    addr.load_balancer_ip
+        .iter()
+        .chain(&addr.external_ips)
+        .copied()
+        .find(|a| Family::of(a) == family)
+}
+
+fn register_pools<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<(), PlanError> {
+    let nets = inv.networks.values().chain(inv.service_network.as_ref());
+    for net in nets {
+        for sub in [&net.v4, &net.v6].into_iter().flatten() {
+            if !alloc.has_pool(&sub.pool) {
+                alloc.add_pool(&sub.pool, Pool::new(sub.ranges.clone())?)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn allocate_cluster_ips<S: Store>(
+    inv: &Inventory,
+    alloc: &mut Allocator<S>,
+    w: &mut Work,
+) -> Result<(), PlanError> {
+    if !w.addr.cluster_ips.is_empty() {
+        return Ok(()); // given in the manifest, reserved in phase 1
+    }
+    let net = inv.service_network.as_ref();
+    let mut missing = Vec::new();
+    for &f in &w.addr.families {
+        let Some(sub) = net.and_then(|n| n.subnet(f)) else {
+            missing.push(f);
+            continue;
+        };
+        match alloc.allocate(&sub.pool, &owner(&w.key, "cluster", f)) {
+            Ok(ip) => w.cluster_ips.push(ip),
+            Err(IpamError::Exhausted { pool }) => {
+                w.pending.push(format!("no free ClusterIP left in {pool}"))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let tolerated = w.addr.policy == FamilyPolicy::PreferDualStack && !w.cluster_ips.is_empty();
+    if !missing.is_empty() && !tolerated {
+        let fields: Vec<String> = missing
+            .iter()
+            .map(|f| format!("spec.service{}Subnet", f.as_str().to_uppercase()))
+            .collect();
+        w.pending.push(format!(
+            "no ClusterIP given and no service subnet to allocate one from (Kubemanager {})",
+            fields.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// Why a network cannot serve a service, or the families it would assign.
+fn qualify<S: Store>(
+    alloc: &Allocator<S>,
+    net: &Network,
+    addr: &ServiceAddressing,
+) -> Result<Vec<Family>, String> {
+    let mut assign = Vec::new();
+    let mut problems = Vec::new();
+    for &f in &addr.families {
+        let Some(sub) = net.subnet(f) else {
+            problems.push(format!("has no {} subnet", f.kube_name()));
+            continue;
+        };
+        match check_subnet(alloc, sub, requested(addr, f)) {
+            Ok(()) => assign.push(f),
+            Err(p) => problems.push(p),
+        }
+    }
+    let ok = match addr.policy {
+        FamilyPolicy::PreferDualStack => !assign.is_empty(),
+        _ => problems.is_empty(),
+    };
+    if ok {
+        Ok(assign)
+    } else {
+        Err(problems.join(", "))
+    }
+}
+
+fn check_subnet<S: Store>(
+    alloc: &Allocator<S>,
+    sub: &NetworkSubnet,
+    request: Option<IpAddr>,
+) -> Result<(), String> {
+    let pool = alloc.pool(&sub.pool).expect("pools registered");
+    match request {
+        Some(ip) if !sub.cidr.contains(&ip) => Err(format!(
+            "does not contain requested address {ip} ({})",
+            sub.cidr
+        )),
+        Some(ip) if !pool.is_usable(&ip) => Err(format!(
+            "cannot hand out requested address {ip} (reserved or outside its ranges)"
+        )),
+        Some(ip) if !pool.is_free(&ip) => Err(format!("has requested address {ip} already in use")),
+        Some(_) => Ok(()),
+        None if pool.is_exhausted() => Err(format!(
+            "has no free {} address",
+            sub.cidr.family().kube_name()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn allocate_external<S: Store>(
+    inv: &Inventory,
+    alloc: &mut Allocator<S>,
+    w: &mut Work,
+) -> Result<(), PlanError> {
+    let Some(Selection::Candidates {
+        networks,
+        via,
+        from_selector,
+    }) = w.selection.clone()
+    else {
+        if let Some(Selection::Pending(reason)) = &w.selection {
+            w.pending.push(reason.clone());
+        }
+        return Ok(());
+    };
+    if from_selector && networks.len() > 1 {
+        w.warnings.push(format!(
+            "{via} matched {} networks: {}",
+            networks.len(),
+            networks.join(", ")
+        ));
+    }
+    let chosen: Option<(&Network, Vec<Family>)> = if let Some(id) = &w.sticky {
+        let net = &inv.networks[id];
+        let fams = w
+            .addr
+            .families
+            .iter()
+            .copied()
+            .filter(|&f| net.subnet(f).is_some())
+            .collect();
+        Some((net, fams))
+    } else {
+        let mut problems = Vec::new();
+        let mut found = None;
+        for id in &networks {
+            let net = &inv.networks[id];
+            match qualify(alloc, net, &w.addr) {
+                Ok(fams) => {
+                    found = Some((net, fams));
+                    break;
+                }
+                Err(p) => problems.push(format!("{id} {p}")),
+            }
+        }
+        if found.is_none() {
+            w.pending.push(if from_selector {
+                format!("no network of {via} qualifies: {}", problems.join("; "))
+            } else {
+                format!("external network {}", problems.join("; "))
+            });
+        }
+        found
+    };
+    let Some((net, fams)) = chosen else {
+        return Ok(());
+    };
+    for f in fams {
+        let sub = net.subnet(f).expect("qualified");
+        let o = owner(&w.key, "external", f);
+        let ip = match requested(&w.addr, f) {
+            Some(r) => alloc.request(&sub.pool, &o, r)?,
+            None => alloc.allocate(&sub.pool, &o)?,
+        };
+        w.external_ips.push(ip);
+    }
+    w.external_network = Some(net.id.clone());
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The plan as printed by `cn2ctl plan -o json`: a stable contract.
+//!
+//! Arrays are sorted (services by `namespace/name`), so the same input
+//! prints the same bytes.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Everything the system does with a set of manifests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    /// One entry per service, sorted by namespace and name.
+    pub services: Vec<ServicePlan>,
+    /// Plan-wide warnings (skipped objects, ambiguous choices).
+    pub warnings: Vec<String>,
+}
+
+/// What the system does with one service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlan {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `ClusterIP`, `NodePort`, `LoadBalancer` or `ExternalName`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The ClusterIPs, in family order.
+    #[serde(rename = "clusterIPs")]
+    pub cluster_ips: Vec<IpAddr>,
+    /// The external network (`namespace/name`), for LoadBalancer services.
+    pub external_network: Option<String>,
+    /// The external addresses, in family order.
+    #[serde(rename = "externalIPs")]
+    pub external_ips: Vec<IpAddr>,
+    /// Why the service is not (fully) served, or null.
+    pub pending: Option<String>,
+    /// Warnings about this service.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The plan as pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a plan serialises");
+        s.push('\n');
+        s
+    }
+
+    /// The plan as YAML.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml_ng::to_string(self).expect("a plan serialises")
+    }
+
+    /// The plan as an aligned table, one line per service.
+    pub fn to_table(&self) -> String {
+        let header = [
+            "SERVICE",
+            "TYPE",
+            "CLUSTER-IPS",
+            "EXTERNAL-NETWORK",
+            "EXTERNAL-IPS",
+            "STATUS",
+        ];
+        let join = |v: &[IpAddr]| {
+            if v.is_empty() {
+                "-".to_string()
+            } else {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        };
+        let mut rows: Vec<[String; 6]> = vec![header.map(String::from)];
+        for s in &self.services {
+            let status = match &s.pending {
+                Some(reason) => format!("pending: {reason}"),
+                None if s.warnings.is_empty() => "ok".to_string(),
+                None => format!(
+                    "ok ({} warning{})",
+                    s.warnings.len(),
+                    if s.warnings.len() == 1 { "" } else { "s" }
+                ),
+            };
+            rows.push([
+                format!("{}/{}", s.namespace, s.name),
+                s.kind.clone(),
+                join(&s.cluster_ips),
+                s.external_network.clone().unwrap_or_else(|| "-".into()),
+                join(&s.external_ips),
+                status,
+            ]);
+        }
+        let mut widths = [0usize; 6];
+        for r in &rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for r in &rows {
+            let mut line = String::new();
+            for (i, c) in r.iter().enumerate() {
+                if i == 5 {
+                    line.push_str(c);
+                } else {
+                    line.push_str(&format!("{c:<w$}  ", w = widths[i]));
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        for s in &self.services {
+            for w in &s.warnings {
+                out.push_str(&format!("warning: {}/{}: {w}\n", s.namespace, s.name));
+            }
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        out
+    }
+}

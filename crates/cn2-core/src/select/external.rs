@@ -1,0 +1,189 @@
+//! External-network selection for LoadBalancer services.
+//!
+//! Priority, first that applies wins:
+//!
+//! 1. the service annotation `service.contrail.juniper.net/externalNetwork`
+//!    (`[namespace/]name`; a bare name means the service's namespace);
+//! 2. the service annotation `service.contrail.juniper.net/externalNetworkSelector`
+//!    (the name of an entry of `Kubemanager.spec.externalNetworkSelectors`);
+//! 3. the same two annotations on the service's Namespace;
+//! 4. the selector named `default-external`, if configured;
+//! 5. otherwise no external network.
+//!
+//! An annotation that names something missing does not fall through to a
+//! lower level. A selector's `namespaceSelector` absent means the service's
+//! own namespace, `{}` every namespace; its `networkSelector` absent matches
+//! no network, `{}` every network. Candidates are ordered: the service's own
+//! namespace first, then `namespace/name` in byte order.
+
+use std::collections::HashMap;
+
+use crate::model::{Inventory, Service};
+
+use super::label::Selector;
+
+/// Annotation naming an exact external network.
+pub const NETWORK_ANNOTATION: &str = "service.contrail.juniper.net/externalNetwork";
+/// Annotation naming an external-network selector.
+pub const SELECTOR_ANNOTATION: &str = "service.contrail.juniper.net/externalNetworkSelector";
+/// The selector used when nothing is annotated.
+pub const DEFAULT_SELECTOR: &str = "default-external";
+
+/// What the annotations and selectors say about a service, before address
+/// availability is considered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Networks to try in order (one, for an exact annotation).
+    Candidates {
+        /// Network ids (`namespace/name`) in priority order.
+        networks: Vec<String>,
+        /// How they were chosen, for messages: e.g. `selector custom-1 (service annotation)`.
+        via: String,
+        /// Whether they came from a selector (as opposed to an exact name).
+        from_selector: bool,
+    },
+    /// Nothing selects a network; the reason says why.
+    Pending(String),
+}
+
+#[derive(Debug, Clone)]
+struct Compiled {
+    namespaces: Option<Selector>,
+    networks: Option<Selector>,
+}
+
+/// The Kubemanager's named selectors, compiled, with a cache of candidate
+/// lists per (selector, service namespace).
+#[derive(Debug, Clone, Default)]
+pub struct ExternalSelectors {
+    selectors: HashMap<String, Compiled>,
+    cache: HashMap<(String, String), Vec<String>>,
+}
+
+impl ExternalSelectors {
+    /// Compiles the inventory's Kubemanager selectors (validated at load).
+    pub fn new(inv: &Inventory) -> ExternalSelectors {
+        let mut selectors = HashMap::new();
+        if let Some(km) = &inv.kubemanager {
+            for (name, s) in &km.spec.external_network_selectors {
+                let c = |x: &Option<crate::select::LabelSelector>| {
+                    x.as_ref()
+                        .map(|s| s.compile(name).expect("validated at load"))
+                };
+                selectors.insert(
+                    name.clone(),
+                    Compiled {
+                        namespaces: c(&s.namespace_selector),
+                        networks: c(&s.network_selector),
+                    },
+                );
+            }
+        }
+        ExternalSelectors {
+            selectors,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Decides which networks a service may take its external address from.
+    pub fn select(&mut self, inv: &Inventory, svc: &Service) -> Selection {
+        let ns = svc.metadata.namespace.as_str();
+        let sa = &svc.metadata.annotations;
+        let na = inv.namespaces.get(ns).map(|n| &n.metadata.annotations);
+        let levels = [
+            (sa.get(NETWORK_ANNOTATION), false, "service annotation"),
+            (sa.get(SELECTOR_ANNOTATION), true, "service annotation"),
+            (
+                na.and_then(|a| a.get(NETWORK_ANNOTATION)),
+                false,
+                "namespace annotation",
+            ),
+            (
+                na.and_then(|a| a.get(SELECTOR_ANNOTATION)),
+                true,
+                "namespace annotation",
+            ),
+        ];
+        for (value, is_selector, origin) in levels {
+            let Some(value) = value.map(|v| v.trim()) else {
+                continue;
+            };
+            if !is_selector {
+                let id = if value.contains('/') {
+                    value.to_string()
+                } else {
+                    format!("{ns}/{value}")
+                };
+                let via = format!("{origin} {NETWORK_ANNOTATION}");
+                if !inv.networks.contains_key(&id) {
+                    return Selection::Pending(format!(
+                        "external network {id} named by {via} does not exist"
+                    ));
+                }
+                return Selection::Candidates {
+                    networks: vec![id],
+                    via,
+                    from_selector: false,
+                };
+            }
+            return self.by_selector(inv, value, ns, &format!("{origin} {SELECTOR_ANNOTATION}"));
+        }
+        if self.selectors.contains_key(DEFAULT_SELECTOR) {
+            return self.by_selector(inv, DEFAULT_SELECTOR, ns, "the default");
+        }
+        Selection::Pending("no external network selected".to_string())
+    }
+
+    fn by_selector(&mut self, inv: &Inventory, name: &str, ns: &str, origin: &str) -> Selection {
+        let via = format!("selector {name} ({origin})");
+        let Some(sel) = self.selectors.get(name) else {
+            return Selection::Pending(format!(
+                "external network selector {name} named by {origin} is not configured in the Kubemanager's spec.externalNetworkSelectors"
+            ));
+        };
+        let key = (name.to_string(), ns.to_string());
+        let networks = match self.cache.get(&key) {
+            Some(n) => n.clone(),
+            None => {
+                let n = candidates(inv, sel, ns);
+                self.cache.insert(key, n.clone());
+                n
+            }
+        };
+        if networks.is_empty() {
+            return Selection::Pending(format!("{via} matches no network"));
+        }
+        Selection::Candidates {
+            networks,
+            via,
+            from_selector: true,
+        }
+    }
+}
+
+fn candidates(inv: &Inventory, sel: &Compiled, service_ns: &str) -> Vec<String> {
+    let Some(net_sel) = &sel.networks else {
+        return Vec::new();
+    };
+    let ns_ok = |ns: &str| match &sel.namespaces {
+        None => ns == service_ns,
+        Some(s) if s.is_everything() => true,
+        Some(s) => inv
+            .namespaces
+            .get(ns)
+            .is_some_and(|n| s.matches(&n.metadata.labels)),
+    };
+    let (mut own, mut other): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    // `inv.networks` iterates in byte order of `namespace/name`.
+    for (id, net) in &inv.networks {
+        if ns_ok(&net.namespace) && net_sel.matches(&net.labels) {
+            if net.namespace == service_ns {
+                own.push(id.clone());
+            } else {
+                other.push(id.clone());
+            }
+        }
+    }
+    own.extend(other);
+    own
+}

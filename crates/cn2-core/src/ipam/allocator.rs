@@ -1,8 +1,8 @@
 //! Owner-keyed allocation over named pools.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::IpamError;
@@ -24,108 +24,156 @@ pub struct Allocation {
 ///
 /// Asking again for the same owner returns the same address (idempotence);
 /// an address is never held by two owners; every change goes to the store.
+///
+/// Pools are kept in a vector and named through one index, and each owner
+/// has one small list of `(pool, address)`, so an allocation costs one hash
+/// of the owner and one of the pool name.
 #[derive(Debug)]
 pub struct Allocator<S: Store = MemoryStore> {
-    pools: HashMap<String, Pool>,
-    held: HashMap<String, HashMap<String, IpAddr>>,
-    /// Owner → the pools it holds an address in.
-    owners: HashMap<String, Vec<String>>,
+    pools: Vec<Pool>,
+    pool_names: Vec<String>,
+    pool_index: FxHashMap<String, usize>,
+    /// Owner → the pools it holds an address in, with the address.
+    owners: FxHashMap<String, Vec<(usize, IpAddr)>>,
     /// Loaded allocations of pools that are not defined (yet).
-    unplaced: HashMap<String, Vec<Allocation>>,
+    unplaced: FxHashMap<String, Vec<Allocation>>,
     store: S,
 }
 
 impl Allocator<MemoryStore> {
     /// An allocator that keeps nothing between runs.
     pub fn in_memory() -> Allocator<MemoryStore> {
-        Allocator {
-            pools: HashMap::new(),
-            held: HashMap::new(),
-            owners: HashMap::new(),
-            unplaced: HashMap::new(),
-            store: MemoryStore,
-        }
+        Allocator::from_parts(MemoryStore, FxHashMap::default())
     }
 }
 
 impl<S: Store> Allocator<S> {
+    fn from_parts(store: S, unplaced: FxHashMap<String, Vec<Allocation>>) -> Allocator<S> {
+        Allocator {
+            pools: Vec::new(),
+            pool_names: Vec::new(),
+            pool_index: FxHashMap::default(),
+            owners: FxHashMap::default(),
+            unplaced,
+            store,
+        }
+    }
+
     /// An allocator over `store`, starting from what it holds. Allocations
     /// are placed when their pool is added with [`Allocator::add_pool`].
     pub fn with_store(mut store: S) -> Result<Allocator<S>, IpamError> {
-        let mut unplaced: HashMap<String, Vec<Allocation>> = HashMap::new();
+        let mut unplaced: FxHashMap<String, Vec<Allocation>> = FxHashMap::default();
         for a in store.load()? {
             unplaced.entry(a.pool.clone()).or_default().push(a);
         }
-        Ok(Allocator {
-            pools: HashMap::new(),
-            held: HashMap::new(),
-            owners: HashMap::new(),
-            unplaced,
-            store,
-        })
+        Ok(Allocator::from_parts(store, unplaced))
     }
 
     /// Defines a pool. Stored allocations of that pool are taken again; one
     /// whose address is no longer allocatable (the subnet changed) or that
-    /// collides with an earlier one is dropped from the store.
-    pub fn add_pool(&mut self, name: &str, mut pool: Pool) -> Result<(), IpamError> {
-        let mut held = HashMap::new();
-        for a in self.unplaced.remove(name).unwrap_or_default() {
-            if pool.take(&a.address).is_ok() {
-                self.owners
-                    .entry(a.owner.clone())
+    /// collides with an earlier one is dropped from the store. Defining a
+    /// pool that exists replaces its ranges the same way.
+    pub fn add_pool(&mut self, name: &str, pool: Pool) -> Result<(), IpamError> {
+        let idx = match self.pool_index.get(name) {
+            Some(&i) => {
+                // Redefinition: current holders are placed again in the new pool.
+                let mut moved = Vec::new();
+                for (owner, list) in self.owners.iter_mut() {
+                    list.retain(|&(p, a)| {
+                        if p == i {
+                            moved.push(Allocation {
+                                pool: name.to_string(),
+                                owner: owner.clone(),
+                                address: a,
+                            });
+                        }
+                        p != i
+                    });
+                }
+                self.owners.retain(|_, l| !l.is_empty());
+                self.unplaced
+                    .entry(name.to_string())
                     .or_default()
-                    .push(name.to_string());
-                held.insert(a.owner, a.address);
+                    .extend(moved);
+                self.pools[i] = pool;
+                i
+            }
+            None => {
+                self.pools.push(pool);
+                self.pool_names.push(name.to_string());
+                self.pool_index
+                    .insert(name.to_string(), self.pools.len() - 1);
+                self.pools.len() - 1
+            }
+        };
+        for a in self.unplaced.remove(name).unwrap_or_default() {
+            if self.pools[idx].take(&a.address).is_ok() {
+                self.owners
+                    .entry(a.owner)
+                    .or_default()
+                    .push((idx, a.address));
             } else {
                 self.store.remove(&a.pool, &a.owner)?;
             }
         }
-        self.pools.insert(name.to_string(), pool);
-        self.held.insert(name.to_string(), held);
         Ok(())
+    }
+
+    /// Whether no owner holds anything (stored allocations of undefined
+    /// pools included).
+    pub fn is_empty(&self) -> bool {
+        self.owners.is_empty() && self.unplaced.values().all(Vec::is_empty)
     }
 
     /// Whether a pool of that name is defined.
     pub fn has_pool(&self, name: &str) -> bool {
-        self.pools.contains_key(name)
+        self.pool_index.contains_key(name)
     }
 
     /// The pool of that name.
     pub fn pool(&self, name: &str) -> Option<&Pool> {
-        self.pools.get(name)
+        self.pool_index.get(name).map(|&i| &self.pools[i])
     }
 
     /// The address `owner` holds in `pool`, if any.
     pub fn lookup(&self, pool: &str, owner: &str) -> Option<IpAddr> {
-        self.held.get(pool)?.get(owner).copied()
+        let i = *self.pool_index.get(pool)?;
+        self.owners
+            .get(owner)?
+            .iter()
+            .find(|(p, _)| *p == i)
+            .map(|(_, a)| *a)
     }
 
     /// A pool `owner` holds an address in, with the address (the first, if
     /// it holds addresses in several pools).
     pub fn holding(&self, owner: &str) -> Option<(&str, IpAddr)> {
-        let pool = self.owners.get(owner)?.first()?;
-        Some((pool.as_str(), self.lookup(pool, owner)?))
+        let &(p, a) = self.owners.get(owner)?.first()?;
+        Some((self.pool_names[p].as_str(), a))
     }
 
-    /// Every owner of `pool` with its address.
+    /// Every owner of `pool` with its address (a scan of all owners).
     pub fn holders(&self, pool: &str) -> impl Iterator<Item = (&str, IpAddr)> {
-        self.held
-            .get(pool)
-            .into_iter()
-            .flat_map(|m| m.iter().map(|(o, a)| (o.as_str(), *a)))
+        let i = self.pool_index.get(pool).copied();
+        self.owners.iter().flat_map(move |(o, list)| {
+            list.iter()
+                .filter(move |(p, _)| Some(*p) == i)
+                .map(move |(_, a)| (o.as_str(), *a))
+        })
     }
 
     /// The address of `owner` in `pool`: the one it holds, else the lowest free.
     pub fn allocate(&mut self, pool: &str, owner: &str) -> Result<IpAddr, IpamError> {
-        if let Some(a) = self.lookup(pool, owner) {
+        let i = self.index(pool)?;
+        if let Some(a) = self.held_in(i, owner) {
             return Ok(a);
         }
-        let p = self.pool_mut(pool)?;
-        let addr = p.take_lowest().ok_or_else(|| IpamError::Exhausted {
-            pool: pool.to_string(),
-        })?;
-        self.record(pool, owner, addr)
+        let addr = self.pools[i]
+            .take_lowest()
+            .ok_or_else(|| IpamError::Exhausted {
+                pool: pool.to_string(),
+            })?;
+        self.record(i, owner, addr)
     }
 
     /// Gives `owner` exactly `address` in `pool`. If the owner held another
@@ -136,31 +184,37 @@ impl<S: Store> Allocator<S> {
         owner: &str,
         address: IpAddr,
     ) -> Result<IpAddr, IpamError> {
-        let old = self.lookup(pool, owner);
+        let i = self.index(pool)?;
+        let old = self.held_in(i, owner);
         if old == Some(address) {
             return Ok(address);
         }
-        self.pool_mut(pool)?.take(&address)?;
+        self.pools[i].take(&address)?;
         if let Some(old) = old {
-            self.pool_mut(pool)?.give_back(&old);
+            self.pools[i].give_back(&old);
+            if let Some(list) = self.owners.get_mut(owner) {
+                list.retain(|(p, _)| *p != i);
+            }
         }
-        self.record(pool, owner, address)
+        self.record(i, owner, address)
     }
 
     /// Releases what `owner` holds in `pool`; returns the address if it held one.
     pub fn release(&mut self, pool: &str, owner: &str) -> Result<Option<IpAddr>, IpamError> {
-        let Some(addr) = self.held.get_mut(pool).and_then(|m| m.remove(owner)) else {
+        let Some(&i) = self.pool_index.get(pool) else {
             return Ok(None);
         };
-        if let Some(p) = self.pools.get_mut(pool) {
-            p.give_back(&addr);
+        let Some(list) = self.owners.get_mut(owner) else {
+            return Ok(None);
+        };
+        let Some(pos) = list.iter().position(|(p, _)| *p == i) else {
+            return Ok(None);
+        };
+        let (_, addr) = list.swap_remove(pos);
+        if list.is_empty() {
+            self.owners.remove(owner);
         }
-        if let Some(list) = self.owners.get_mut(owner) {
-            list.retain(|p| p != pool);
-            if list.is_empty() {
-                self.owners.remove(owner);
-            }
-        }
+        self.pools[i].give_back(&addr);
         self.store.remove(pool, owner)?;
         Ok(Some(addr))
     }
@@ -168,16 +222,12 @@ impl<S: Store> Allocator<S> {
     /// Releases every allocation of owners for which `keep` is false, in
     /// every pool, including stored ones whose pool is no longer defined.
     pub fn retain_owners(&mut self, mut keep: impl FnMut(&str) -> bool) -> Result<(), IpamError> {
-        let mut gone = Vec::new();
-        for (pool, m) in &self.held {
-            for owner in m.keys() {
-                if !keep(owner) {
-                    gone.push((pool.clone(), owner.clone()));
-                }
+        let gone: Vec<String> = self.owners.keys().filter(|o| !keep(o)).cloned().collect();
+        for owner in gone {
+            for (p, addr) in self.owners.remove(&owner).unwrap_or_default() {
+                self.pools[p].give_back(&addr);
+                self.store.remove(&self.pool_names[p], &owner)?;
             }
-        }
-        for (pool, owner) in gone {
-            self.release(&pool, &owner)?;
         }
         for list in self.unplaced.values_mut() {
             for a in list.iter() {
@@ -195,28 +245,31 @@ impl<S: Store> Allocator<S> {
         self.store.flush()
     }
 
-    fn pool_mut(&mut self, pool: &str) -> Result<&mut Pool, IpamError> {
-        self.pools
-            .get_mut(pool)
+    fn index(&self, pool: &str) -> Result<usize, IpamError> {
+        self.pool_index
+            .get(pool)
+            .copied()
             .ok_or_else(|| IpamError::UnknownPool {
                 pool: pool.to_string(),
             })
     }
 
-    fn record(&mut self, pool: &str, owner: &str, address: IpAddr) -> Result<IpAddr, IpamError> {
-        let pools = self.owners.entry(owner.to_string()).or_default();
-        if !pools.iter().any(|p| p == pool) {
-            pools.push(pool.to_string());
+    fn held_in(&self, i: usize, owner: &str) -> Option<IpAddr> {
+        self.owners
+            .get(owner)?
+            .iter()
+            .find(|(p, _)| *p == i)
+            .map(|(_, a)| *a)
+    }
+
+    fn record(&mut self, i: usize, owner: &str, address: IpAddr) -> Result<IpAddr, IpamError> {
+        match self.owners.get_mut(owner) {
+            Some(list) => list.push((i, address)),
+            None => {
+                self.owners.insert(owner.to_string(), vec![(i, address)]);
+            }
         }
-        self.held
-            .entry(pool.to_string())
-            .or_default()
-            .insert(owner.to_string(), address);
-        self.store.put(&Allocation {
-            pool: pool.to_string(),
-            owner: owner.to_string(),
-            address,
-        })?;
+        self.store.put(&self.pool_names[i], owner, address)?;
         Ok(address)
     }
 }

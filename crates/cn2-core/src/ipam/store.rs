@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::IpamError;
@@ -17,8 +18,9 @@ use super::allocator::Allocation;
 pub trait Store {
     /// Every allocation recorded so far.
     fn load(&mut self) -> Result<Vec<Allocation>, IpamError>;
-    /// Records an allocation (replacing any of the same pool and owner).
-    fn put(&mut self, allocation: &Allocation) -> Result<(), IpamError>;
+    /// Records that `owner` holds `address` in `pool` (replacing any record
+    /// of the same pool and owner).
+    fn put(&mut self, pool: &str, owner: &str, address: IpAddr) -> Result<(), IpamError>;
     /// Forgets the allocation of `owner` in `pool`.
     fn remove(&mut self, pool: &str, owner: &str) -> Result<(), IpamError>;
     /// Makes every change so far durable.
@@ -33,7 +35,7 @@ impl Store for MemoryStore {
     fn load(&mut self) -> Result<Vec<Allocation>, IpamError> {
         Ok(Vec::new())
     }
-    fn put(&mut self, _: &Allocation) -> Result<(), IpamError> {
+    fn put(&mut self, _: &str, _: &str, _: IpAddr) -> Result<(), IpamError> {
         Ok(())
     }
     fn remove(&mut self, _: &str, _: &str) -> Result<(), IpamError> {
@@ -99,11 +101,13 @@ impl Store for JsonFileStore {
         Ok(self.records.values().cloned().collect())
     }
 
-    fn put(&mut self, allocation: &Allocation) -> Result<(), IpamError> {
-        self.records.insert(
-            (allocation.pool.clone(), allocation.owner.clone()),
-            allocation.clone(),
-        );
+    fn put(&mut self, pool: &str, owner: &str, address: IpAddr) -> Result<(), IpamError> {
+        let a = Allocation {
+            pool: pool.to_string(),
+            owner: owner.to_string(),
+            address,
+        };
+        self.records.insert((a.pool.clone(), a.owner.clone()), a);
         self.dirty = true;
         Ok(())
     }

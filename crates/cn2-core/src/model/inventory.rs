@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::ipam::{AddressRange, Cidr, Family};
 
-use super::ModelError;
 use super::kinds::*;
 use super::load::{Manifests, Object, Source};
+use super::{ModelError, Place};
 
 /// The label that marks the default external network.
 pub const EXTERNAL_SELECTOR_LABEL: &str = "service.contrail.juniper.net/externalNetworkSelector";
@@ -312,10 +312,12 @@ impl Inventory {
             );
             if let Some(prev) = self.networks.get(&net.id) {
                 return Err(ModelError::Reference {
-                    file: src.file.clone(),
-                    document: src.document,
-                    kind: "Kubemanager".into(),
-                    name: format!("{}/{}", ns, km.metadata.name),
+                    place: Box::new(Place {
+                        file: src.file.clone(),
+                        document: src.document,
+                        kind: "Kubemanager".into(),
+                        name: format!("{}/{}", ns, km.metadata.name),
+                    }),
                     message: format!(
                         "spec.externalNetworkV4Subnet/V6Subnet create network {}, which is already defined at {}: document {}",
                         net.id, prev.source.file, prev.source.document
@@ -375,10 +377,12 @@ fn subnet_of(id: String, s: &Subnet) -> NetworkSubnet {
 
 fn reference(source: &Source, object: &Object, message: String) -> ModelError {
     ModelError::Reference {
-        file: source.file.clone(),
-        document: source.document,
-        kind: object.kind().to_string(),
-        name: object.display_name(),
+        place: Box::new(Place {
+            file: source.file.clone(),
+            document: source.document,
+            kind: object.kind().to_string(),
+            name: object.display_name(),
+        }),
         message,
     }
 }

@@ -241,10 +241,12 @@ fn load_value(
         return Ok(()); // an empty document
     }
     let field_err = |kind: &str, name: &str, field: &str, message: String| ModelError::Field {
-        file: source.file.clone(),
-        document: source.document,
-        kind: kind.to_string(),
-        name: name.to_string(),
+        place: Box::new(super::Place {
+            file: source.file.clone(),
+            document: source.document,
+            kind: kind.to_string(),
+            name: name.to_string(),
+        }),
         field: format!("{at}{field}"),
         message,
     };
@@ -272,11 +274,13 @@ fn load_value(
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let raw_name = value
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
+    let raw_name = {
+        let get = |p: &str| value.pointer(p).and_then(Value::as_str).unwrap_or("");
+        match (get("/metadata/namespace"), get("/metadata/name")) {
+            ("", name) => name.to_string(),
+            (ns, name) => format!("{ns}/{name}"),
+        }
+    };
     if !accepts(&kind, &api_version) {
         out.warnings.push(format!(
             "{}: document {}: {at}kind {kind} ({api_version}) {raw_name} is not used; skipped",

@@ -19,6 +19,33 @@ pub use kinds::*;
 pub use load::{Document, Manifests, Object, Source, load_paths, load_str};
 pub use validate::{FamilyPolicy, ServiceAddressing, ServiceKind};
 
+/// Where an object stands: file, document and the object itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// The file (`-` for stdin).
+    pub file: String,
+    /// The document's index in the file, from 0.
+    pub document: usize,
+    /// The object's kind.
+    pub kind: String,
+    /// The object's `namespace/name` (or name).
+    pub name: String,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: document {}: {}",
+            self.file, self.document, self.kind
+        )?;
+        if !self.name.is_empty() {
+            write!(f, " {}", self.name)?;
+        }
+        Ok(())
+    }
+}
+
 /// Errors of reading and resolving manifests.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -41,32 +68,20 @@ pub enum ModelError {
         message: String,
     },
     /// An object of a known kind is malformed.
-    #[error("{file}: document {document}: {kind} {name}: field {field}: {message}")]
+    #[error("{place}: field {field}: {message}")]
     Field {
-        /// The file (`-` for stdin).
-        file: String,
-        /// The document's index in the file, from 0.
-        document: usize,
-        /// The object's kind.
-        kind: String,
-        /// The object's `namespace/name` (or name).
-        name: String,
+        /// The object.
+        place: Box<Place>,
         /// The field, as a path such as `spec.ports[0].port`.
         field: String,
         /// What is wrong.
         message: String,
     },
     /// Objects contradict each other or refer to something missing.
-    #[error("{file}: document {document}: {kind} {name}: {message}")]
+    #[error("{place}: {message}")]
     Reference {
-        /// The file of the offending object.
-        file: String,
-        /// Its document index.
-        document: usize,
-        /// Its kind.
-        kind: String,
-        /// Its `namespace/name`.
-        name: String,
+        /// The offending object.
+        place: Box<Place>,
         /// What is wrong.
         message: String,
     },

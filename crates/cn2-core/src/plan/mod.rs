@@ -13,7 +13,7 @@
 
 mod output;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 pub use output::{Plan, ServicePlan};
@@ -34,6 +34,19 @@ pub enum PlanError {
 /// The owner key of one of a service's addresses.
 fn owner(key: &str, role: &str, family: Family) -> String {
     format!("service/{key}/{role}/{family}")
+}
+
+/// Splits an owner key made by [`owner`] into service key, role and family.
+fn parse_owner(o: &str) -> Option<(&str, &str, Family)> {
+    let rest = o.strip_prefix("service/")?;
+    let (rest, fam) = rest.rsplit_once('/')?;
+    let (key, role) = rest.rsplit_once('/')?;
+    let fam = match fam {
+        "v4" => Family::V4,
+        "v6" => Family::V6,
+        _ => return None,
+    };
+    Some((key, role, fam))
 }
 
 /// The key a service's allocations are held under: its UID, else `namespace/name`.
@@ -103,24 +116,29 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     }
 
     // Phase 2: release what is no longer wanted; decide stickiness.
-    let mut wanted = HashSet::new();
-    for w in &work {
-        if w.addr.headless || w.addr.kind == ServiceKind::ExternalName {
-            continue;
-        }
-        for &f in &w.addr.families {
-            wanted.insert(owner(&w.key, "cluster", f));
-            if w.addr.kind == ServiceKind::LoadBalancer {
-                wanted.insert(owner(&w.key, "external", f));
-            }
-        }
-    }
-    alloc.retain_owners(|o| wanted.contains(o))?;
+    let wanted: HashMap<&str, &Work> = work
+        .iter()
+        .filter(|w| !w.addr.headless && w.addr.kind != ServiceKind::ExternalName)
+        .map(|w| (w.key.as_str(), w))
+        .collect();
+    alloc.retain_owners(|o| {
+        parse_owner(o).is_some_and(|(key, role, fam)| {
+            wanted.get(key).is_some_and(|w| {
+                w.addr.families.contains(&fam)
+                    && (role == "cluster"
+                        || (role == "external" && w.addr.kind == ServiceKind::LoadBalancer))
+            })
+        })
+    })?;
     for w in &mut work {
         if w.addr.kind != ServiceKind::LoadBalancer {
             continue;
         }
         let selection = selectors.select(inv, w.svc);
+        if alloc.is_empty() {
+            w.selection = Some(selection);
+            continue;
+        }
         let held: Vec<(Family, String, IpAddr)> = w
             .addr
             .families
@@ -263,57 +281,68 @@ fn allocate_cluster_ips<S: Store>(
     Ok(())
 }
 
-/// Why a network cannot serve a service, or the families it would assign.
+/// The families a network would assign to a service, or `None` if it does
+/// not qualify. With `why`, the reasons it does not qualify are appended.
 fn qualify<S: Store>(
     alloc: &Allocator<S>,
     net: &Network,
     addr: &ServiceAddressing,
-) -> Result<Vec<Family>, String> {
-    let mut assign = Vec::new();
-    let mut problems = Vec::new();
+    mut why: Option<&mut Vec<String>>,
+) -> Option<Vec<Family>> {
+    let mut assign = Vec::with_capacity(addr.families.len());
+    let mut failed = false;
     for &f in &addr.families {
-        let Some(sub) = net.subnet(f) else {
-            problems.push(format!("has no {} subnet", f.kube_name()));
-            continue;
+        let problem = match net.subnet(f) {
+            None => why
+                .as_ref()
+                .map(|_| format!("has no {} subnet", f.kube_name())),
+            Some(sub) => match check_subnet(alloc, sub, requested(addr, f), why.is_some()) {
+                Ok(()) => {
+                    assign.push(f);
+                    continue;
+                }
+                Err(p) => p,
+            },
         };
-        match check_subnet(alloc, sub, requested(addr, f)) {
-            Ok(()) => assign.push(f),
-            Err(p) => problems.push(p),
+        failed = true;
+        if let (Some(w), Some(p)) = (why.as_deref_mut(), problem) {
+            w.push(p);
         }
     }
     let ok = match addr.policy {
         FamilyPolicy::PreferDualStack => !assign.is_empty(),
-        _ => problems.is_empty(),
+        _ => !failed,
     };
-    if ok {
-        Ok(assign)
-    } else {
-        Err(problems.join(", "))
-    }
+    ok.then_some(assign)
 }
 
+/// Whether a subnet can serve a request; the reason is only spelled out
+/// when `explain` is set (skipping a full network must stay cheap).
 fn check_subnet<S: Store>(
     alloc: &Allocator<S>,
     sub: &NetworkSubnet,
     request: Option<IpAddr>,
-) -> Result<(), String> {
+    explain: bool,
+) -> Result<(), Option<String>> {
     let pool = alloc.pool(&sub.pool).expect("pools registered");
-    match request {
-        Some(ip) if !sub.cidr.contains(&ip) => Err(format!(
-            "does not contain requested address {ip} ({})",
-            sub.cidr
-        )),
-        Some(ip) if !pool.is_usable(&ip) => Err(format!(
-            "cannot hand out requested address {ip} (reserved or outside its ranges)"
-        )),
-        Some(ip) if !pool.is_free(&ip) => Err(format!("has requested address {ip} already in use")),
-        Some(_) => Ok(()),
-        None if pool.is_exhausted() => Err(format!(
-            "has no free {} address",
-            sub.cidr.family().kube_name()
-        )),
-        None => Ok(()),
-    }
+    let reason = match request {
+        Some(ip) if !sub.cidr.contains(&ip) => {
+            format!("does not contain requested address {ip} ({})", sub.cidr)
+        }
+        Some(ip) if !pool.is_usable(&ip) => {
+            format!("cannot hand out requested address {ip} (reserved or outside its ranges)")
+        }
+        Some(ip) if !pool.is_free(&ip) => format!("has requested address {ip} already in use"),
+        Some(_) => return Ok(()),
+        None if pool.is_exhausted() => {
+            if !explain {
+                return Err(None);
+            }
+            format!("has no free {} address", sub.cidr.family().kube_name())
+        }
+        None => return Ok(()),
+    };
+    Err(explain.then_some(reason))
 }
 
 fn allocate_external<S: Store>(
@@ -350,19 +379,19 @@ fn allocate_external<S: Store>(
             .collect();
         Some((net, fams))
     } else {
-        let mut problems = Vec::new();
-        let mut found = None;
-        for id in &networks {
+        let found = networks.iter().find_map(|id| {
             let net = &inv.networks[id];
-            match qualify(alloc, net, &w.addr) {
-                Ok(fams) => {
-                    found = Some((net, fams));
-                    break;
-                }
-                Err(p) => problems.push(format!("{id} {p}")),
-            }
-        }
+            qualify(alloc, net, &w.addr, None).map(|fams| (net, fams))
+        });
         if found.is_none() {
+            let problems: Vec<String> = networks
+                .iter()
+                .map(|id| {
+                    let mut why = Vec::new();
+                    qualify(alloc, &inv.networks[id], &w.addr, Some(&mut why));
+                    format!("{id} {}", why.join(", "))
+                })
+                .collect();
             w.pending.push(if from_selector {
                 format!("no network of {via} qualifies: {}", problems.join("; "))
             } else {

@@ -17,6 +17,7 @@
 //! namespace first, then `namespace/name` in byte order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::{Inventory, Service};
 
@@ -36,7 +37,7 @@ pub enum Selection {
     /// Networks to try in order (one, for an exact annotation).
     Candidates {
         /// Network ids (`namespace/name`) in priority order.
-        networks: Vec<String>,
+        networks: Arc<[String]>,
         /// How they were chosen, for messages: e.g. `selector custom-1 (service annotation)`.
         via: String,
         /// Whether they came from a selector (as opposed to an exact name).
@@ -57,7 +58,7 @@ struct Compiled {
 #[derive(Debug, Clone, Default)]
 pub struct ExternalSelectors {
     selectors: HashMap<String, Compiled>,
-    cache: HashMap<(String, String), Vec<String>>,
+    cache: HashMap<(String, String), Arc<[String]>>,
 }
 
 impl ExternalSelectors {
@@ -121,7 +122,7 @@ impl ExternalSelectors {
                     ));
                 }
                 return Selection::Candidates {
-                    networks: vec![id],
+                    networks: Arc::from(vec![id]),
                     via,
                     from_selector: false,
                 };
@@ -145,7 +146,7 @@ impl ExternalSelectors {
         let networks = match self.cache.get(&key) {
             Some(n) => n.clone(),
             None => {
-                let n = candidates(inv, sel, ns);
+                let n: Arc<[String]> = candidates(inv, sel, ns).into();
                 self.cache.insert(key, n.clone());
                 n
             }

@@ -10,7 +10,9 @@
 //! * [`select`] — label selectors and the external-network selection.
 //! * [`ipam`] — range sets, the address allocator and its stores.
 //! * [`plan`] — the plan: what the system does with every service.
+//! * [`announce`] — address pools, layer-2 ownership and BGP announcements.
 
+pub mod announce;
 pub mod ipam;
 pub mod model;
 pub mod plan;

@@ -65,6 +65,14 @@ pub enum IpamError {
         /// The odd range.
         subnet: Cidr,
     },
+    /// An address block mixes families.
+    #[error("address block {start}-{end} mixes IP families or is of the wrong family")]
+    MixedBlock {
+        /// First address.
+        start: IpAddr,
+        /// Last address.
+        end: IpAddr,
+    },
     /// A requested address is not one the pool may hand out.
     #[error("address {address} is not allocatable in this pool")]
     NotInPool {

@@ -38,6 +38,58 @@ impl Pool {
             r.validate()?;
             usable.extend(r.usable_intervals());
         }
+        Ok(Pool::from_intervals(family, ranges, usable))
+    }
+
+    /// A pool of address blocks in which every address is assignable (no
+    /// network, gateway or broadcast reservation: an address pool is a list
+    /// of addresses, not a subnet). With `avoid_buggy_ips`, IPv4 addresses
+    /// ending in `.0` or `.255` are skipped.
+    pub fn from_blocks(
+        family: Family,
+        blocks: &[(IpAddr, IpAddr)],
+        avoid_buggy_ips: bool,
+    ) -> Result<Pool, IpamError> {
+        let mut usable = Vec::new();
+        for (a, b) in blocks {
+            if Family::of(a) != family || Family::of(b) != family {
+                return Err(IpamError::MixedBlock { start: *a, end: *b });
+            }
+            let (lo, hi) = (addr_to_u128(a), addr_to_u128(b));
+            if lo > hi {
+                return Err(IpamError::EmptyRange { start: *a, end: *b });
+            }
+            if avoid_buggy_ips && family == Family::V4 {
+                // Split at every x.y.z.0 and x.y.z.255.
+                let mut start = lo;
+                while start <= hi {
+                    let block_end = (start | 0xff).min(hi);
+                    let first = if start & 0xff == 0 { start + 1 } else { start };
+                    let last = if block_end & 0xff == 0xff {
+                        block_end - 1
+                    } else {
+                        block_end
+                    };
+                    if first <= last {
+                        usable.push((first, last));
+                    }
+                    start = block_end + 1;
+                }
+            } else {
+                usable.push((lo, hi));
+            }
+        }
+        if usable.is_empty() && blocks.is_empty() {
+            return Err(IpamError::NoRanges);
+        }
+        Ok(Pool::from_intervals(family, Vec::new(), usable))
+    }
+
+    fn from_intervals(
+        family: Family,
+        ranges: Vec<AddressRange>,
+        mut usable: Vec<(u128, u128)>,
+    ) -> Pool {
         usable.sort_unstable();
         let mut merged: Vec<(u128, u128)> = Vec::with_capacity(usable.len());
         for (lo, hi) in usable {
@@ -50,13 +102,13 @@ impl Pool {
         let free_count = merged
             .iter()
             .fold(0u128, |acc, (lo, hi)| acc.saturating_add(hi - lo + 1));
-        Ok(Pool {
+        Pool {
             family,
             ranges,
             usable: merged,
             free,
             free_count,
-        })
+        }
     }
 
     /// The family of the pool.
@@ -64,7 +116,7 @@ impl Pool {
         self.family
     }
 
-    /// The ranges the pool was built from.
+    /// The ranges the pool was built from (empty for a pool of blocks).
     pub fn ranges(&self) -> &[AddressRange] {
         &self.ranges
     }
@@ -220,6 +272,33 @@ mod tests {
         assert!(p.is_exhausted());
         p.give_back(&"10.0.0.4".parse().unwrap());
         assert_eq!(p.take_lowest().unwrap().to_string(), "10.0.0.4");
+    }
+
+    #[test]
+    fn blocks_reserve_nothing_unless_avoiding_buggy_ips() {
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut p = Pool::from_blocks(
+            Family::V4,
+            &[
+                (a("192.0.2.0"), a("192.0.2.1")),
+                (a("198.51.100.255"), a("198.51.101.0")),
+            ],
+            false,
+        )
+        .unwrap();
+        let all: Vec<String> = std::iter::from_fn(|| p.take_lowest())
+            .map(|x| x.to_string())
+            .collect();
+        assert_eq!(
+            all,
+            ["192.0.2.0", "192.0.2.1", "198.51.100.255", "198.51.101.0"]
+        );
+        let mut p =
+            Pool::from_blocks(Family::V4, &[(a("10.0.0.0"), a("10.0.2.255"))], true).unwrap();
+        assert_eq!(p.free_count(), 3 * 254);
+        assert_eq!(p.take_lowest().unwrap().to_string(), "10.0.0.1");
+        assert!(!p.is_usable(&a("10.0.1.255")) && !p.is_usable(&a("10.0.2.0")));
+        assert!(Pool::from_blocks(Family::V6, &[(a("10.0.0.0"), a("10.0.0.1"))], false).is_err());
     }
 
     #[test]

@@ -9,7 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::ipam::{AddressRange, Cidr, Family};
+use std::net::IpAddr;
+
+use crate::announce::AnnounceConfig;
+use crate::ipam::{AddressRange, Cidr, Family, IpamError, Pool, addr_to_u128};
 
 use super::kinds::*;
 use super::load::{Manifests, Object, Source};
@@ -26,10 +29,88 @@ pub const DEFAULT_CONTROL_NAMESPACE: &str = "contrail";
 pub struct NetworkSubnet {
     /// The allocator pool name: the Subnet's `namespace/name`.
     pub pool: String,
-    /// The block.
-    pub cidr: Cidr,
-    /// The allocation ranges (the whole block, or `Subnet.spec.ranges`).
-    pub ranges: Vec<AddressRange>,
+    /// The addresses.
+    pub addresses: SubnetAddresses,
+}
+
+/// The addresses of a subnet.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubnetAddresses {
+    /// A CIDR block with CN2's reservations (network, gateway, broadcast).
+    Cidr {
+        /// The block.
+        cidr: Cidr,
+        /// The allocation ranges (the whole block, or `Subnet.spec.ranges`).
+        ranges: Vec<AddressRange>,
+    },
+    /// An address pool's list of blocks, every address assignable.
+    List {
+        /// The family.
+        family: Family,
+        /// Inclusive blocks.
+        blocks: Vec<(IpAddr, IpAddr)>,
+        /// Skip IPv4 `.0` and `.255`.
+        avoid_buggy_ips: bool,
+    },
+}
+
+impl NetworkSubnet {
+    /// The family of the subnet.
+    pub fn family(&self) -> Family {
+        match &self.addresses {
+            SubnetAddresses::Cidr { cidr, .. } => cidr.family(),
+            SubnetAddresses::List { family, .. } => *family,
+        }
+    }
+
+    /// The CIDR block, for network subnets.
+    pub fn cidr(&self) -> Option<Cidr> {
+        match &self.addresses {
+            SubnetAddresses::Cidr { cidr, .. } => Some(*cidr),
+            SubnetAddresses::List { .. } => None,
+        }
+    }
+
+    /// Whether `ip` lies in the subnet (allocatable or not).
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match &self.addresses {
+            SubnetAddresses::Cidr { cidr, .. } => cidr.contains(ip),
+            SubnetAddresses::List { blocks, .. } => blocks.iter().any(|(a, b)| {
+                Family::of(a) == Family::of(ip)
+                    && (addr_to_u128(a)..=addr_to_u128(b)).contains(&addr_to_u128(ip))
+            }),
+        }
+    }
+
+    /// The subnet as text: the CIDR, or the blocks.
+    pub fn describe(&self) -> String {
+        match &self.addresses {
+            SubnetAddresses::Cidr { cidr, .. } => cidr.to_string(),
+            SubnetAddresses::List { blocks, .. } => blocks
+                .iter()
+                .map(|(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// A fresh allocator pool over the subnet's addresses.
+    pub fn build_pool(&self) -> Result<Pool, IpamError> {
+        match &self.addresses {
+            SubnetAddresses::Cidr { ranges, .. } => Pool::new(ranges.clone()),
+            SubnetAddresses::List {
+                family,
+                blocks,
+                avoid_buggy_ips,
+            } => Pool::from_blocks(*family, blocks, *avoid_buggy_ips),
+        }
+    }
 }
 
 /// A virtual network.
@@ -103,6 +184,11 @@ pub struct Inventory {
     pub service_network: Option<Network>,
     /// The default pod network, from the Kubemanager.
     pub pod_network: Option<Network>,
+    /// Address pools (Kontena, MetalLB) as external address sources, by
+    /// id `address-pool/<name>`, in config order of [`AnnounceConfig::pools`].
+    pub pool_networks: BTreeMap<String, Network>,
+    /// Speakers, pools and BGP peers.
+    pub announce: AnnounceConfig,
     /// Warnings of loading and resolving.
     pub warnings: Vec<String>,
 }
@@ -110,8 +196,10 @@ pub struct Inventory {
 fn whole(pool: String, cidr: Cidr) -> NetworkSubnet {
     NetworkSubnet {
         pool,
-        cidr,
-        ranges: vec![AddressRange::subnet(cidr)],
+        addresses: SubnetAddresses::Cidr {
+            cidr,
+            ranges: vec![AddressRange::subnet(cidr)],
+        },
     }
 }
 
@@ -165,7 +253,13 @@ impl Inventory {
                     km_source = Some(s.clone());
                     inv.kubemanager = Some(o.clone());
                 }
-                Object::VirtualNetwork(_) | Object::NetworkAttachmentDefinition(_) => {}
+                Object::VirtualNetwork(_)
+                | Object::NetworkAttachmentDefinition(_)
+                | Object::NetworkLoadBalancerConfig(_)
+                | Object::IpAddressPool(_)
+                | Object::BgpPeer(_)
+                | Object::L2Advertisement(_)
+                | Object::BgpAdvertisement(_) => {}
             }
         }
         for d in &manifests.documents {
@@ -189,6 +283,7 @@ impl Inventory {
                             ));
                         };
                         let cidr = subnet.spec.cidr.expect("validated at load");
+                        let cidr: Cidr = cidr;
                         if cidr.family() != fam {
                             return Err(reference(
                                 &d.source,
@@ -269,7 +364,22 @@ impl Inventory {
         if let (Some(km), Some(src)) = (&inv.kubemanager, km_source) {
             inv.add_kubemanager_networks(km.clone(), src)?;
         }
+        inv.announce = AnnounceConfig::resolve(&manifests.documents)?;
+        inv.pool_networks = inv
+            .announce
+            .pools
+            .iter()
+            .map(|p| {
+                let n = p.as_network();
+                (n.id.clone(), n)
+            })
+            .collect();
         Ok(inv)
+    }
+
+    /// The network (virtual network or address pool) of that id.
+    pub fn network(&self, id: &str) -> Option<&Network> {
+        self.networks.get(id).or_else(|| self.pool_networks.get(id))
     }
 
     /// The namespace of the Kubemanager's own networks.
@@ -370,8 +480,7 @@ fn subnet_of(id: String, s: &Subnet) -> NetworkSubnet {
     };
     NetworkSubnet {
         pool: id,
-        cidr,
-        ranges,
+        addresses: SubnetAddresses::Cidr { cidr, ranges },
     }
 }
 

@@ -70,9 +70,36 @@ pub struct Namespace {
 pub struct Node {
     /// Metadata: name, labels.
     pub metadata: ObjectMeta,
+    /// Spec: taints.
+    #[serde(deserialize_with = "nullable")]
+    pub spec: NodeSpec,
     /// Status: addresses.
     #[serde(deserialize_with = "nullable")]
     pub status: NodeStatus,
+}
+
+/// `Node.spec`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct NodeSpec {
+    /// Taints: pods (speakers among them) need a toleration to run there.
+    #[serde(deserialize_with = "nullable")]
+    pub taints: Vec<Taint>,
+}
+
+/// A node taint.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Taint {
+    /// Key.
+    #[serde(deserialize_with = "nullable")]
+    pub key: String,
+    /// Value.
+    #[serde(deserialize_with = "nullable")]
+    pub value: String,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    #[serde(deserialize_with = "nullable")]
+    pub effect: String,
 }
 
 /// `Node.status`.

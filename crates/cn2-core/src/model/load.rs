@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::ModelError;
 use super::kinds::*;
+use crate::announce::config::{Advertisement, BgpPeer, IpAddressPool, NetworkLoadBalancerConfig};
 
 /// Where an object came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,16 @@ pub enum Object {
     Subnet(Subnet),
     /// `configplane.juniper.net/Kubemanager`.
     Kubemanager(Kubemanager),
+    /// `cn2.dev/v1` `NetworkLoadBalancerConfig` (Kontena Network Loadbalancer).
+    NetworkLoadBalancerConfig(NetworkLoadBalancerConfig),
+    /// `metallb.io` `IPAddressPool`.
+    IpAddressPool(IpAddressPool),
+    /// `metallb.io` `BGPPeer`.
+    BgpPeer(BgpPeer),
+    /// `metallb.io` `L2Advertisement`.
+    L2Advertisement(Advertisement),
+    /// `metallb.io` `BGPAdvertisement`.
+    BgpAdvertisement(Advertisement),
 }
 
 impl Object {
@@ -60,6 +71,11 @@ impl Object {
             Object::VirtualNetwork(_) => "VirtualNetwork",
             Object::Subnet(_) => "Subnet",
             Object::Kubemanager(_) => "Kubemanager",
+            Object::NetworkLoadBalancerConfig(_) => "NetworkLoadBalancerConfig",
+            Object::IpAddressPool(_) => "IPAddressPool",
+            Object::BgpPeer(_) => "BGPPeer",
+            Object::L2Advertisement(_) => "L2Advertisement",
+            Object::BgpAdvertisement(_) => "BGPAdvertisement",
         }
     }
 
@@ -76,6 +92,10 @@ impl Object {
             Object::VirtualNetwork(o) => &o.metadata,
             Object::Subnet(o) => &o.metadata,
             Object::Kubemanager(o) => &o.metadata,
+            Object::NetworkLoadBalancerConfig(o) => &o.metadata,
+            Object::IpAddressPool(o) => &o.metadata,
+            Object::BgpPeer(o) => &o.metadata,
+            Object::L2Advertisement(o) | Object::BgpAdvertisement(o) => &o.metadata,
         }
     }
 
@@ -91,12 +111,19 @@ impl Object {
             Object::VirtualNetwork(o) => &mut o.metadata,
             Object::Subnet(o) => &mut o.metadata,
             Object::Kubemanager(o) => &mut o.metadata,
+            Object::NetworkLoadBalancerConfig(o) => &mut o.metadata,
+            Object::IpAddressPool(o) => &mut o.metadata,
+            Object::BgpPeer(o) => &mut o.metadata,
+            Object::L2Advertisement(o) | Object::BgpAdvertisement(o) => &mut o.metadata,
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn is_namespaced(&self) -> bool {
-        !matches!(self, Object::Namespace(_) | Object::Node(_))
+        !matches!(
+            self,
+            Object::Namespace(_) | Object::Node(_) | Object::NetworkLoadBalancerConfig(_)
+        )
     }
 
     /// `namespace/name` for namespaced objects, else the name.
@@ -227,6 +254,11 @@ fn accepts(kind: &str, api_version: &str) -> bool {
                 && matches!(version, "v1alpha1" | "v1" | "v3" | "v4")
         }
         "Kubemanager" => group == "configplane.juniper.net" && matches!(version, "v1alpha1" | "v1"),
+        "NetworkLoadBalancerConfig" => group == "cn2.dev" && version == "v1",
+        "IPAddressPool" | "L2Advertisement" | "BGPAdvertisement" => {
+            group == "metallb.io" && version == "v1beta1"
+        }
+        "BGPPeer" => group == "metallb.io" && matches!(version, "v1beta1" | "v1beta2"),
         _ => false,
     }
 }
@@ -317,10 +349,20 @@ fn load_value(
         "VirtualNetwork" => typed(value).map(Object::VirtualNetwork),
         "Subnet" => typed(value).map(Object::Subnet),
         "Kubemanager" => typed(value).map(Object::Kubemanager),
+        "NetworkLoadBalancerConfig" => typed(value).map(Object::NetworkLoadBalancerConfig),
+        "IPAddressPool" => typed(value).map(Object::IpAddressPool),
+        "BGPPeer" => typed(value).map(Object::BgpPeer),
+        "L2Advertisement" => typed(value).map(Object::L2Advertisement),
+        "BGPAdvertisement" => typed(value).map(Object::BgpAdvertisement),
         _ => unreachable!("accepts() admits only these kinds"),
     };
     let mut object =
         parsed.map_err(|(field, message)| field_err(&kind, &raw_name, &field, message))?;
+    if let Object::NetworkLoadBalancerConfig(c) = &mut object {
+        if c.metadata.name.is_empty() {
+            c.metadata.name = "network-loadbalancer".to_string();
+        }
+    }
     if object.meta().name.is_empty() {
         return Err(field_err(&kind, "", "metadata.name", "missing".into()));
     }

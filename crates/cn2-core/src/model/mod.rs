@@ -14,7 +14,7 @@ pub mod kinds;
 pub mod load;
 mod validate;
 
-pub use inventory::{Inventory, Network};
+pub use inventory::{Inventory, Network, NetworkSubnet, SubnetAddresses};
 pub use kinds::*;
 pub use load::{Document, Manifests, Object, Source, load_paths, load_str};
 pub use validate::{FamilyPolicy, ServiceAddressing, ServiceKind};

@@ -287,7 +287,13 @@ pub(super) fn validate(object: &Object) -> FieldResult<()> {
             }
             Ok(())
         }
-        Object::Namespace(_) | Object::EndpointSlice(_) => Ok(()),
+        Object::Namespace(_)
+        | Object::EndpointSlice(_)
+        | Object::NetworkLoadBalancerConfig(_)
+        | Object::IpAddressPool(_)
+        | Object::BgpPeer(_)
+        | Object::L2Advertisement(_)
+        | Object::BgpAdvertisement(_) => Ok(()),
     }
 }
 

@@ -13,15 +13,16 @@
 
 mod output;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 pub use output::{Plan, ServicePlan};
 
-use crate::ipam::{Allocator, Family, IpamError, Pool, Store};
+use crate::announce::{Announcement, NodeView, ServiceAddresses, announce};
+use crate::ipam::{Allocator, Family, IpamError, Store};
 use crate::model::inventory::NetworkSubnet;
 use crate::model::{FamilyPolicy, Inventory, Network, Service, ServiceAddressing, ServiceKind};
-use crate::select::{ExternalSelectors, Selection};
+use crate::select::{CandidateKind, ExternalSelectors, Selection};
 
 /// Errors of planning (bad input is reported per service, as pending).
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,7 @@ struct Work<'a> {
     selection: Option<Selection>,
     sticky: Option<String>,
     external_network: Option<String>,
+    address_pool: Option<String>,
     external_ips: Vec<IpAddr>,
 }
 
@@ -88,6 +90,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             selection: None,
             sticky: None,
             external_network: None,
+            address_pool: None,
             external_ips: Vec::new(),
         })
         .collect();
@@ -99,7 +102,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             let fam = Family::of(&ip);
             if let Some(sub) = svc_net
                 .and_then(|n| n.subnet(fam))
-                .filter(|s| s.cidr.contains(&ip))
+                .filter(|s| s.contains(&ip))
             {
                 if let Err(e) = alloc.request(&sub.pool, &owner(&w.key, "cluster", fam), ip) {
                     w.pending.push(match e {
@@ -152,7 +155,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             let keep = match &selection {
                 Selection::Candidates { networks, .. } => networks
                     .iter()
-                    .map(|id| &inv.networks[id])
+                    .map(|id| inv.network(id).expect("candidates exist"))
                     .find(|n| {
                         held.iter()
                             .all(|(f, p, _)| n.subnet(*f).is_some_and(|s| &s.pool == p))
@@ -197,6 +200,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     }
     alloc.flush()?;
 
+    let announcements = announce_all(inv, &mut work);
     let mut services: Vec<ServicePlan> = work
         .into_iter()
         .map(|w| ServicePlan {
@@ -205,6 +209,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             kind: w.addr.kind.as_str().to_string(),
             cluster_ips: w.cluster_ips,
             external_network: w.external_network,
+            address_pool: w.address_pool,
             external_ips: w.external_ips,
             pending: (!w.pending.is_empty()).then(|| w.pending.join("; ")),
             warnings: w.warnings,
@@ -213,8 +218,104 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Plan {
         services,
+        announcements,
         warnings: inv.warnings.clone(),
     })
+}
+
+/// The nodes with a ready endpoint, per service `(namespace, name)`: the
+/// endpoint's `nodeName`, else the node of the pod it targets.
+fn endpoint_nodes(inv: &Inventory) -> HashMap<(&str, &str), BTreeSet<String>> {
+    let pod_nodes: HashMap<(&str, &str), &str> = inv
+        .pods
+        .iter()
+        .map(|(_, p)| {
+            (
+                (p.metadata.namespace.as_str(), p.metadata.name.as_str()),
+                p.spec.node_name.as_str(),
+            )
+        })
+        .collect();
+    let node_of =
+        |ns: &str, node: &str, target: Option<&crate::model::ObjectRef>| -> Option<String> {
+            if !node.is_empty() {
+                return Some(node.to_string());
+            }
+            let t = target.filter(|t| t.kind.is_empty() || t.kind == "Pod")?;
+            let tns = if t.namespace.is_empty() {
+                ns
+            } else {
+                t.namespace.as_str()
+            };
+            pod_nodes
+                .get(&(tns, t.name.as_str()))
+                .filter(|n| !n.is_empty())
+                .map(|n| n.to_string())
+        };
+    let mut out: HashMap<(&str, &str), BTreeSet<String>> = HashMap::new();
+    for (_, ep) in &inv.endpoints {
+        let ns = ep.metadata.namespace.as_str();
+        let set = out.entry((ns, ep.metadata.name.as_str())).or_default();
+        for a in ep.subsets.iter().flat_map(|s| &s.addresses) {
+            set.extend(node_of(ns, &a.node_name, a.target_ref.as_ref()));
+        }
+    }
+    for (_, sl) in &inv.endpoint_slices {
+        let ns = sl.metadata.namespace.as_str();
+        let Some(svc) = sl.metadata.labels.get("kubernetes.io/service-name") else {
+            continue;
+        };
+        let set = out.entry((ns, svc.as_str())).or_default();
+        for e in sl
+            .endpoints
+            .iter()
+            .filter(|e| e.conditions.ready != Some(false))
+        {
+            set.extend(node_of(ns, &e.node_name, e.target_ref.as_ref()));
+        }
+    }
+    out
+}
+
+/// Announcements of every service's external addresses, sorted; warnings
+/// about them go to the services.
+fn announce_all(inv: &Inventory, work: &mut [Work]) -> Vec<Announcement> {
+    let nodes: Vec<NodeView> = inv
+        .nodes
+        .values()
+        .map(|n| NodeView {
+            name: &n.metadata.name,
+            labels: &n.metadata.labels,
+            fabric_ip: n.internal_ip(),
+            taints: &n.spec.taints,
+        })
+        .collect();
+    let ep_nodes = endpoint_nodes(inv);
+    let none = BTreeSet::new();
+    let mut out = Vec::new();
+    for w in work.iter_mut().filter(|w| !w.external_ips.is_empty()) {
+        let m = &w.svc.metadata;
+        let pool = w.address_pool.as_deref().and_then(|p| inv.announce.pool(p));
+        let communities = w
+            .external_network
+            .as_deref()
+            .and_then(|id| inv.network(id))
+            .map(Network::exported_route_targets)
+            .unwrap_or_default();
+        let svc = ServiceAddresses {
+            service: format!("{}/{}", m.namespace, m.name),
+            addresses: &w.external_ips,
+            pool,
+            communities,
+            local_only: w.svc.spec.external_traffic_policy.as_deref() == Some("Local"),
+            endpoint_nodes: ep_nodes
+                .get(&(m.namespace.as_str(), m.name.as_str()))
+                .unwrap_or(&none),
+        };
+        out.extend(announce(&inv.announce, &nodes, &svc, &mut w.warnings));
+    }
+    out.sort();
+    out
 }
 
 /// Whether held addresses satisfy the service's requested addresses.
@@ -233,11 +334,15 @@ fn requested(addr: &ServiceAddressing, family: Family) -> Option<IpAddr> {
 }
 
 fn register_pools<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<(), PlanError> {
-    let nets = inv.networks.values().chain(inv.service_network.as_ref());
+    let nets = inv
+        .networks
+        .values()
+        .chain(inv.pool_networks.values())
+        .chain(inv.service_network.as_ref());
     for net in nets {
         for sub in [&net.v4, &net.v6].into_iter().flatten() {
             if !alloc.has_pool(&sub.pool) {
-                alloc.add_pool(&sub.pool, Pool::new(sub.ranges.clone())?)?;
+                alloc.add_pool(&sub.pool, sub.build_pool()?)?;
             }
         }
     }
@@ -326,8 +431,11 @@ fn check_subnet<S: Store>(
 ) -> Result<(), Option<String>> {
     let pool = alloc.pool(&sub.pool).expect("pools registered");
     let reason = match request {
-        Some(ip) if !sub.cidr.contains(&ip) => {
-            format!("does not contain requested address {ip} ({})", sub.cidr)
+        Some(ip) if !sub.contains(&ip) => {
+            format!(
+                "does not contain requested address {ip} ({})",
+                sub.describe()
+            )
         }
         Some(ip) if !pool.is_usable(&ip) => {
             format!("cannot hand out requested address {ip} (reserved or outside its ranges)")
@@ -338,7 +446,7 @@ fn check_subnet<S: Store>(
             if !explain {
                 return Err(None);
             }
-            format!("has no free {} address", sub.cidr.family().kube_name())
+            format!("has no free {} address", sub.family().kube_name())
         }
         None => return Ok(()),
     };
@@ -353,7 +461,7 @@ fn allocate_external<S: Store>(
     let Some(Selection::Candidates {
         networks,
         via,
-        from_selector,
+        kind,
     }) = w.selection.clone()
     else {
         if let Some(Selection::Pending(reason)) = &w.selection {
@@ -361,7 +469,7 @@ fn allocate_external<S: Store>(
         }
         return Ok(());
     };
-    if from_selector && networks.len() > 1 {
+    if kind == CandidateKind::Selector && networks.len() > 1 {
         w.warnings.push(format!(
             "{via} matched {} networks: {}",
             networks.len(),
@@ -369,7 +477,7 @@ fn allocate_external<S: Store>(
         ));
     }
     let chosen: Option<(&Network, Vec<Family>)> = if let Some(id) = &w.sticky {
-        let net = &inv.networks[id];
+        let net = inv.network(id).expect("candidates exist");
         let fams = w
             .addr
             .families
@@ -380,7 +488,7 @@ fn allocate_external<S: Store>(
         Some((net, fams))
     } else {
         let found = networks.iter().find_map(|id| {
-            let net = &inv.networks[id];
+            let net = inv.network(id).expect("candidates exist");
             qualify(alloc, net, &w.addr, None).map(|fams| (net, fams))
         });
         if found.is_none() {
@@ -388,14 +496,23 @@ fn allocate_external<S: Store>(
                 .iter()
                 .map(|id| {
                     let mut why = Vec::new();
-                    qualify(alloc, &inv.networks[id], &w.addr, Some(&mut why));
+                    qualify(
+                        alloc,
+                        inv.network(id).expect("candidates exist"),
+                        &w.addr,
+                        Some(&mut why),
+                    );
                     format!("{id} {}", why.join(", "))
                 })
                 .collect();
-            w.pending.push(if from_selector {
-                format!("no network of {via} qualifies: {}", problems.join("; "))
-            } else {
-                format!("external network {}", problems.join("; "))
+            w.pending.push(match kind {
+                CandidateKind::Selector => {
+                    format!("no network of {via} qualifies: {}", problems.join("; "))
+                }
+                CandidateKind::Exact => format!("external network {}", problems.join("; ")),
+                CandidateKind::Pools => {
+                    format!("no pool of {via} qualifies: {}", problems.join("; "))
+                }
             });
         }
         found
@@ -412,6 +529,10 @@ fn allocate_external<S: Store>(
         };
         w.external_ips.push(ip);
     }
-    w.external_network = Some(net.id.clone());
+    if kind == CandidateKind::Pools {
+        w.address_pool = Some(net.name.clone());
+    } else {
+        w.external_network = Some(net.id.clone());
+    }
     Ok(())
 }

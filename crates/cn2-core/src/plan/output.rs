@@ -7,11 +7,16 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use crate::announce::Announcement;
+
 /// Everything the system does with a set of manifests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
     /// One entry per service, sorted by namespace and name.
     pub services: Vec<ServicePlan>,
+    /// How external addresses are announced, sorted by address, protocol,
+    /// node and peer.
+    pub announcements: Vec<Announcement>,
     /// Plan-wide warnings (skipped objects, ambiguous choices).
     pub warnings: Vec<String>,
 }
@@ -32,6 +37,9 @@ pub struct ServicePlan {
     pub cluster_ips: Vec<IpAddr>,
     /// The external network (`namespace/name`), for LoadBalancer services.
     pub external_network: Option<String>,
+    /// The address pool the external addresses come from, when they come
+    /// from a pool rather than a CN2 network.
+    pub address_pool: Option<String>,
     /// The external addresses, in family order.
     #[serde(rename = "externalIPs")]
     pub external_ips: Vec<IpAddr>,
@@ -89,7 +97,10 @@ impl Plan {
                 format!("{}/{}", s.namespace, s.name),
                 s.kind.clone(),
                 join(&s.cluster_ips),
-                s.external_network.clone().unwrap_or_else(|| "-".into()),
+                s.external_network
+                    .clone()
+                    .or_else(|| s.address_pool.as_ref().map(|p| format!("pool {p}")))
+                    .unwrap_or_else(|| "-".into()),
                 join(&s.external_ips),
                 status,
             ]);

@@ -29,6 +29,21 @@ pub const NETWORK_ANNOTATION: &str = "service.contrail.juniper.net/externalNetwo
 pub const SELECTOR_ANNOTATION: &str = "service.contrail.juniper.net/externalNetworkSelector";
 /// The selector used when nothing is annotated.
 pub const DEFAULT_SELECTOR: &str = "default-external";
+/// Annotation naming an address pool (MetalLB's, also used for Kontena pools).
+pub const POOL_ANNOTATION: &str = "metallb.io/address-pool";
+/// The older spelling of [`POOL_ANNOTATION`].
+pub const LEGACY_POOL_ANNOTATION: &str = "metallb.universe.tf/address-pool";
+
+/// How the candidates of a [`Selection`] were found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CandidateKind {
+    /// One network named by an annotation.
+    Exact,
+    /// The networks a named selector matches.
+    Selector,
+    /// Address pools: one named by annotation, or every auto-assign pool.
+    Pools,
+}
 
 /// What the annotations and selectors say about a service, before address
 /// availability is considered.
@@ -40,8 +55,8 @@ pub enum Selection {
         networks: Arc<[String]>,
         /// How they were chosen, for messages: e.g. `selector custom-1 (service annotation)`.
         via: String,
-        /// Whether they came from a selector (as opposed to an exact name).
-        from_selector: bool,
+        /// Where they came from.
+        kind: CandidateKind,
     },
     /// Nothing selects a network; the reason says why.
     Pending(String),
@@ -90,6 +105,22 @@ impl ExternalSelectors {
     pub fn select(&mut self, inv: &Inventory, svc: &Service) -> Selection {
         let ns = svc.metadata.namespace.as_str();
         let sa = &svc.metadata.annotations;
+        if let Some(pool) = sa
+            .get(POOL_ANNOTATION)
+            .or_else(|| sa.get(LEGACY_POOL_ANNOTATION))
+        {
+            let pool = pool.trim();
+            return match inv.announce.pool(pool) {
+                Some(p) => Selection::Candidates {
+                    networks: Arc::from(vec![p.as_network().id]),
+                    via: format!("service annotation {POOL_ANNOTATION}"),
+                    kind: CandidateKind::Pools,
+                },
+                None => Selection::Pending(format!(
+                    "address pool {pool} named by service annotation {POOL_ANNOTATION} is not configured"
+                )),
+            };
+        }
         let na = inv.namespaces.get(ns).map(|n| &n.metadata.annotations);
         let levels = [
             (sa.get(NETWORK_ANNOTATION), false, "service annotation"),
@@ -124,13 +155,27 @@ impl ExternalSelectors {
                 return Selection::Candidates {
                     networks: Arc::from(vec![id]),
                     via,
-                    from_selector: false,
+                    kind: CandidateKind::Exact,
                 };
             }
             return self.by_selector(inv, value, ns, &format!("{origin} {SELECTOR_ANNOTATION}"));
         }
         if self.selectors.contains_key(DEFAULT_SELECTOR) {
             return self.by_selector(inv, DEFAULT_SELECTOR, ns, "the default");
+        }
+        let auto: Vec<String> = inv
+            .announce
+            .pools
+            .iter()
+            .filter(|p| p.auto_assign)
+            .map(|p| p.as_network().id)
+            .collect();
+        if !auto.is_empty() {
+            return Selection::Candidates {
+                networks: auto.into(),
+                via: "address pools with autoAssign".to_string(),
+                kind: CandidateKind::Pools,
+            };
         }
         Selection::Pending("no external network selected".to_string())
     }
@@ -157,7 +202,7 @@ impl ExternalSelectors {
         Selection::Candidates {
             networks,
             via,
-            from_selector: true,
+            kind: CandidateKind::Selector,
         }
     }
 }

@@ -9,7 +9,7 @@
 pub mod external;
 pub mod label;
 
-pub use external::{ExternalSelectors, Selection};
+pub use external::{CandidateKind, ExternalSelectors, Selection};
 pub use label::{LabelRequirement, LabelSelector, Operator, Selector};
 
 /// Errors of selector validation.

@@ -1,0 +1,243 @@
+//! Announcements of external addresses (Kontena / MetalLB pools, layer 2,
+//! BGP, VPN routes to the gateway), on `cn2ctl plan -o json`.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn announcements<'a>(plan: &'a Value, service: &str) -> Vec<&'a Value> {
+    plan["announcements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["service"] == service)
+        .collect()
+}
+
+/// The rendezvous owner, recomputed here: smallest sha256(node#address).
+fn owner<'a>(nodes: &[&'a str], address: &str) -> &'a str {
+    nodes
+        .iter()
+        .min_by_key(|n| Sha256::digest(format!("{n}#{address}").as_bytes()).to_vec())
+        .unwrap()
+}
+
+#[test]
+fn kontena_example_matches_its_header() {
+    let plan = plan_json(&["examples/kontena"]);
+    let fe = service(&plan, "web/frontend");
+    assert_eq!(fe["addressPool"], "default");
+    assert_eq!(fe["externalIPs"], serde_json::json!(["192.0.2.0"]));
+    let mut bgp: Vec<(String, String)> = announcements(&plan, "web/frontend")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["protocol"], "bgp");
+            assert_eq!(
+                (a["myASN"].as_u64(), a["peerASN"].as_u64()),
+                (Some(65000), Some(65530))
+            );
+            (
+                a["node"].as_str().unwrap().into(),
+                a["peer"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    bgp.sort();
+    assert_eq!(
+        bgp,
+        [
+            ("worker-0".into(), "198.51.100.1".into()),
+            ("worker-1".into(), "198.51.100.2".into())
+        ]
+    );
+
+    let intranet = service(&plan, "web/intranet");
+    assert_eq!(intranet["externalIPs"], serde_json::json!(["10.10.0.100"]));
+    let l2 = announcements(&plan, "web/intranet");
+    assert_eq!(l2.len(), 1, "exactly one owner");
+    assert_eq!(l2[0]["protocol"], "layer2");
+    // control-0 is tainted and not tolerated: only the workers are eligible.
+    assert_eq!(
+        l2[0]["node"],
+        owner(&["worker-0", "worker-1"], "10.10.0.100")
+    );
+
+    let local: Vec<&str> = announcements(&plan, "web/local-only")
+        .iter()
+        .map(|a| a["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(local, ["worker-1"]);
+}
+
+#[test]
+fn metallb_example_matches_its_header() {
+    let plan = plan_json(&["examples/metallb"]);
+    assert_eq!(
+        service(&plan, "shop/api")["externalIPs"],
+        serde_json::json!(["203.0.113.1"])
+    );
+    let l2 = announcements(&plan, "shop/api");
+    assert_eq!(l2.len(), 1);
+    assert_eq!(l2[0]["node"], owner(&["edge-a", "edge-b"], "203.0.113.1"));
+    let co = service(&plan, "shop/checkout");
+    assert_eq!(co["addressPool"], "bgp-pool");
+    assert_eq!(
+        co["externalIPs"],
+        serde_json::json!(["198.51.100.10", "2001:db8:100::10"])
+    );
+    let bgp = announcements(&plan, "shop/checkout");
+    assert_eq!(bgp.len(), 6, "3 nodes x 2 addresses");
+    assert!(bgp.iter().all(
+        |a| a["communities"] == serde_json::json!(["65000:100"]) && a["peer"] == "192.0.2.254"
+    ));
+}
+
+#[test]
+fn book_gateway_routes_and_multipath_warning() {
+    let plan = plan_json(&["examples/book"]);
+    let vpn = announcements(&plan, "ns-user-1/service-web-lb");
+    let got: Vec<(&str, &str, &str)> = vpn
+        .iter()
+        .map(|a| {
+            (
+                a["protocol"].as_str().unwrap(),
+                a["node"].as_str().unwrap(),
+                a["nextHop"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("vpn", "cent222", "10.169.25.20"),
+            ("vpn", "cent333", "10.169.25.21")
+        ]
+    );
+    assert!(vpn.iter().all(|a| a["address"] == "101.101.101.2"
+        && a["communities"] == serde_json::json!(["target:64512:101"])));
+    let w = service(&plan, "ns-user-1/service-web-lb")["warnings"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(w.contains("multipath"), "{w}");
+}
+
+#[test]
+fn bgp_pool_without_peers_is_a_config_error() {
+    let dir = write_dir(&[(
+        "lb.yaml",
+        "kind: NetworkLoadBalancerConfig\napiVersion: cn2.dev/v1\naddress_pools:\n  - {name: default, protocol: bgp, addresses: [192.0.2.0/28]}\n",
+    )]);
+    let out = cn2ctl(&["plan", dir.path().to_str().unwrap()], None);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Peers have to be configured for BGP protocol") && err.contains("lb.yaml"),
+        "{err}"
+    );
+}
+
+const L2_CONFIG: &str = "kind: NetworkLoadBalancerConfig\napiVersion: cn2.dev/v1\ntolerations: [{key: dedicated, operator: Exists, effect: NoSchedule}]\naddress_pools:\n  - {name: l2, protocol: layer2, addresses: [192.0.2.0/26]}\n";
+
+fn nodes(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("---\napiVersion: v1\nkind: Node\nmetadata: {{name: {n}}}\nspec: {{taints: [{{key: dedicated, value: lb, effect: NoSchedule}}]}}\nstatus: {{addresses: [{{type: InternalIP, address: 10.0.0.{}}}]}}\n", n.len()))
+        .collect()
+}
+
+fn services(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default, uid: u{i}}}\nspec: {{type: LoadBalancer, clusterIP: 10.96.0.{}, ports: [{{port: 80}}]}}\n", i + 1))
+        .collect()
+}
+
+fn l2_owners(node_names: &[&str]) -> Vec<(String, String)> {
+    let dir = write_dir(&[(
+        "c.yaml",
+        &format!("{L2_CONFIG}{}{}", nodes(node_names), services(40)),
+    )]);
+    let plan = plan_json(&[dir.path().to_str().unwrap()]);
+    plan["announcements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["address"].as_str().unwrap().to_string(),
+                a["node"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn layer2_owner_follows_rendezvous_and_moves_only_with_its_node() {
+    let all = ["alpha", "bravo", "charlie", "delta", "echo"];
+    let before = l2_owners(&all);
+    assert_eq!(
+        before.len(),
+        40,
+        "tolerated taints: every address has an owner"
+    );
+    for (addr, node) in &before {
+        assert_eq!(node, owner(&all, addr), "{addr}");
+    }
+    let without = ["alpha", "bravo", "delta", "echo"];
+    let after = l2_owners(&without);
+    let mut moved = 0;
+    for ((a1, n1), (a2, n2)) in before.iter().zip(&after) {
+        assert_eq!(a1, a2);
+        if n1 == "charlie" {
+            moved += 1;
+            assert_eq!(n2, owner(&without, a2));
+        } else {
+            assert_eq!(n1, n2, "{a1} moved although its owner stayed");
+        }
+    }
+    assert!(moved > 0, "charlie owned something");
+}
+
+#[test]
+fn pools_as_address_source() {
+    let cfg = "kind: NetworkLoadBalancerConfig\napiVersion: cn2.dev/v1\naddress_pools:\n  - {name: tiny, protocol: layer2, addresses: [192.0.2.10-192.0.2.11]}\n  - {name: manual, protocol: layer2, addresses: [198.51.100.7/32], auto_assign: false}\n";
+    let named = "---\napiVersion: v1\nkind: Service\nmetadata: {name: named, namespace: default, annotations: {metallb.io/address-pool: manual}}\nspec: {type: LoadBalancer, clusterIP: 10.96.1.1, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: ghost, namespace: default, annotations: {metallb.io/address-pool: nope}}\nspec: {type: LoadBalancer, clusterIP: 10.96.1.2, ports: [{port: 80}]}\n";
+    let dir = write_dir(&[("c.yaml", &format!("{cfg}{named}{}", services(3)))]);
+    let plan = plan_json(&[dir.path().to_str().unwrap()]);
+    assert_eq!(
+        service(&plan, "default/named")["externalIPs"],
+        serde_json::json!(["198.51.100.7"])
+    );
+    assert!(
+        service(&plan, "default/ghost")["pending"]
+            .as_str()
+            .unwrap()
+            .contains("address pool nope")
+    );
+    // Auto-assign takes the pools in order; the manual pool is never used for it.
+    assert_eq!(
+        service(&plan, "default/s0")["externalIPs"],
+        serde_json::json!(["192.0.2.10"])
+    );
+    assert_eq!(
+        service(&plan, "default/s1")["externalIPs"],
+        serde_json::json!(["192.0.2.11"])
+    );
+    let reason = service(&plan, "default/s2")["pending"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("address-pool/tiny") && reason.contains("no free IPv4"),
+        "{reason}"
+    );
+    // No nodes: nothing to announce on, and the plan says so.
+    assert!(
+        service(&plan, "default/s0")["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no eligible node")
+    );
+}

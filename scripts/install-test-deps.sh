@@ -8,6 +8,8 @@ set -euo pipefail
 packages=(
     iproute2        # ip netns, veth: root tests build their own namespaces
     iputils-ping    # reachability checks between test namespaces
+    valgrind        # the C API tests run under it
+    pkg-config      # the C API's pkg-config file is tested
 )
 
 missing=()

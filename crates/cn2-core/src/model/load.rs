@@ -222,22 +222,46 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>, explicit: bool) -> Result<(), 
     Ok(())
 }
 
-/// Loads the documents of one file's text; `file` names it in errors.
+/// Loads the documents of one file's text; `file` names it in errors. The
+/// first bad document fails the whole text.
 pub fn load_str(file: &str, text: &str) -> Result<Manifests, ModelError> {
+    let (manifests, mut errors) = load_str_each(file, text);
+    match errors.is_empty() {
+        true => Ok(manifests),
+        false => Err(errors.swap_remove(0)),
+    }
+}
+
+/// Loads every good document of one file's text and reports each bad one:
+/// an object that fails to parse is left out alone. A syntax error ends the
+/// stream (the parser cannot find the next document reliably), so it is the
+/// last error reported.
+pub fn load_str_each(file: &str, text: &str) -> (Manifests, Vec<ModelError>) {
     let mut out = Manifests::default();
+    let mut errors = Vec::new();
     for (document, de) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(de).map_err(|e| ModelError::Syntax {
-            file: file.to_string(),
-            document,
-            message: e.to_string(),
-        })?;
+        let value = match Value::deserialize(de) {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(ModelError::Syntax {
+                    file: file.to_string(),
+                    document,
+                    message: e.to_string(),
+                });
+                break;
+            }
+        };
         let source = Source {
             file: file.to_string(),
             document,
         };
-        load_value(&source, value, "", &mut out)?;
+        let mut one = Manifests::default();
+        match load_value(&source, value, "", &mut one) {
+            Ok(()) => out.extend(one),
+            Err(e) => errors.push(e),
+        }
     }
-    Ok(out)
+    (out, errors)
 }
 
 /// The API groups and versions accepted for each kind.
@@ -407,6 +431,25 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("n/s"), "{e}");
+    }
+
+    #[test]
+    fn each_bad_document_is_reported_alone() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n";
+        let (m, errors) = load_str_each("x.yaml", text);
+        let names: Vec<_> = m
+            .documents
+            .iter()
+            .map(|d| d.object.display_name())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].to_string().contains("document 1"),
+            "{}",
+            errors[0]
+        );
+        assert!(load_str("x.yaml", text).is_err());
     }
 
     #[test]

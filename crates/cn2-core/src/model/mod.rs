@@ -16,7 +16,7 @@ mod validate;
 
 pub use inventory::{Inventory, Network, NetworkSubnet, SubnetAddresses};
 pub use kinds::*;
-pub use load::{Document, Manifests, Object, Source, load_paths, load_str};
+pub use load::{Document, Manifests, Object, Source, load_paths, load_str, load_str_each};
 pub use validate::{FamilyPolicy, ServiceAddressing, ServiceKind};
 
 /// Where an object stands: file, document and the object itself.

@@ -1,0 +1,312 @@
+//! `cn2_cluster`: a handle holding cluster objects and address allocations.
+//!
+//! Objects are applied and deleted as manifest text (YAML or JSON, several
+//! documents, `kind: List`); the plan is read as JSON, the same bytes
+//! `cn2ctl plan -o json` prints for the same objects. A bad object is
+//! rejected alone and the rest applied; the handle's last error names every
+//! rejected object with its document index and field. Allocations persist
+//! for the life of the handle, so a service keeps its addresses across
+//! applies.
+//!
+//! **Thread safety**: a `cn2_cluster` may be used from several threads at
+//! once; calls on one handle are serialised by a lock inside it.
+
+use std::collections::HashMap;
+use std::os::raw::c_char;
+use std::sync::Mutex;
+
+use cn2_core::ipam::Allocator;
+use cn2_core::model::{Document, Inventory, Manifests, ModelError, load_str_each};
+use cn2_core::plan::plan;
+
+use crate::boundary::{give_string, guard, guard_result, text};
+use crate::cn2_result;
+
+type Key = (&'static str, String);
+
+#[derive(Default)]
+struct State {
+    /// Objects in the order they were first applied (`None`: deleted).
+    docs: Vec<Option<Document>>,
+    index: HashMap<Key, usize>,
+    alloc: Option<Allocator>,
+    calls: u64,
+    last_error: String,
+}
+
+/// An opaque handle: cluster objects and their address allocations.
+pub struct cn2_cluster {
+    state: Mutex<State>,
+}
+
+fn key(d: &Document) -> Key {
+    (d.object.kind(), d.object.display_name())
+}
+
+fn place_of(e: &ModelError) -> Option<(&str, usize)> {
+    match e {
+        ModelError::Field { place, .. } | ModelError::Reference { place, .. } => {
+            Some((&place.file, place.document))
+        }
+        ModelError::Syntax { file, document, .. } => Some((file, *document)),
+        ModelError::Io { .. } => None,
+    }
+}
+
+impl State {
+    fn manifests(&self) -> Manifests {
+        Manifests {
+            documents: self.docs.iter().flatten().cloned().collect(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Puts `doc` in place of its key (or appends it); returns the previous version.
+    fn put(&mut self, doc: Document) -> Option<Document> {
+        let k = key(&doc);
+        match self.index.get(&k) {
+            Some(&i) => self.docs[i].replace(doc),
+            None => {
+                self.index.insert(k, self.docs.len());
+                self.docs.push(Some(doc));
+                None
+            }
+        }
+    }
+
+    fn take(&mut self, k: &Key) -> Option<Document> {
+        let i = *self.index.get(k)?;
+        self.docs[i].take()
+    }
+
+    fn restore(&mut self, k: &Key, previous: Option<Document>) {
+        if let Some(&i) = self.index.get(k) {
+            self.docs[i] = previous;
+        }
+    }
+
+    /// Resolves the current objects; while that fails on one of `changed`
+    /// (matched by source), reverts it and records the error. Returns the
+    /// keys that were reverted.
+    fn settle(
+        &mut self,
+        changed: &mut Vec<(Key, Option<Document>, (String, usize))>,
+        errors: &mut Vec<String>,
+    ) {
+        loop {
+            let Err(e) = Inventory::resolve(&self.manifests()) else {
+                return;
+            };
+            let culprit = place_of(&e)
+                .and_then(|(f, d)| changed.iter().position(|c| c.2.0 == f && c.2.1 == d));
+            errors.push(e.to_string());
+            match culprit {
+                Some(i) => {
+                    let (k, prev, _) = changed.remove(i);
+                    self.restore(&k, prev);
+                }
+                None => {
+                    // The failure names no changed object: undo them all.
+                    for (k, prev, _) in changed.drain(..) {
+                        self.restore(&k, prev);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl cn2_cluster {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while the lock was held leaves consistent data (every
+        // mutation completes or is reverted before returning), so recover.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Creates an empty cluster. Free it with [`cn2_cluster_free`]. Returns NULL
+/// only if a panic was caught.
+#[unsafe(no_mangle)]
+pub extern "C" fn cn2_cluster_new() -> *mut cn2_cluster {
+    guard(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(cn2_cluster {
+            state: Mutex::new(State::default()),
+        }))
+    })
+}
+
+/// Frees a cluster. NULL is accepted and does nothing.
+///
+/// # Safety
+/// `cluster` must be NULL or a pointer from [`cn2_cluster_new`] not freed yet;
+/// no other thread may use it during or after the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_cluster_free(cluster: *mut cn2_cluster) {
+    guard((), || {
+        if !cluster.is_null() {
+            // SAFETY: from cn2_cluster_new, per the caller.
+            drop(unsafe { Box::from_raw(cluster) });
+        }
+    })
+}
+
+/// Applies manifests (`len` bytes of YAML or JSON at `manifests`, no NUL
+/// needed): new objects are added, objects of the same kind, namespace and
+/// name replaced. Each bad object is rejected alone, as is one that would
+/// contradict the others (a VirtualNetwork naming a missing Subnet, two
+/// networks of one name).
+///
+/// Returns `CN2_OK` when everything was applied, `CN2_PARTIAL` when some
+/// objects were rejected, `CN2_PARSE_ERROR` when nothing could be applied;
+/// then [`cn2_cluster_last_error`] names each rejected object.
+///
+/// # Safety
+/// `cluster` must be a live handle; `manifests` must point to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_cluster_apply(
+    cluster: *mut cn2_cluster,
+    manifests: *const c_char,
+    len: usize,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: checked for NULL; a live handle per the caller.
+        let c = unsafe { cluster.as_ref() }.ok_or(cn2_result::CN2_NULL_PARAMETER)?;
+        // SAFETY: `len` readable bytes per the caller.
+        let text = unsafe { text(manifests, len) }?;
+        let mut st = c.lock();
+        st.calls += 1;
+        let file = format!("apply #{}", st.calls);
+        let (loaded, load_errors) = load_str_each(&file, text);
+        let mut errors: Vec<String> = load_errors.iter().map(ToString::to_string).collect();
+        let mut changed = Vec::new();
+        for d in loaded.documents {
+            let origin = (d.source.file.clone(), d.source.document);
+            let k = key(&d);
+            let prev = st.put(d);
+            changed.push((k, prev, origin));
+        }
+        st.settle(&mut changed, &mut errors);
+        let warnings: Vec<String> = loaded
+            .warnings
+            .iter()
+            .map(|w| format!("warning: {w}"))
+            .collect();
+        st.last_error = errors
+            .iter()
+            .chain(&warnings)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
+        match (errors.is_empty(), changed.is_empty()) {
+            (true, _) => Ok(()),
+            (false, false) => Err(cn2_result::CN2_PARTIAL),
+            (false, true) => Err(cn2_result::CN2_PARSE_ERROR),
+        }
+    })
+}
+
+/// Deletes the objects named by manifests (kind, namespace and name are
+/// used; the rest of each object is ignored). Deleting a service releases
+/// its addresses at the next plan. An object that is not present, or whose
+/// removal would break another (a Subnet still referenced), is reported in
+/// the last error and the others are deleted: `CN2_NOT_FOUND` or
+/// `CN2_PARTIAL`.
+///
+/// # Safety
+/// `cluster` must be a live handle; `manifests` must point to `len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_cluster_delete(
+    cluster: *mut cn2_cluster,
+    manifests: *const c_char,
+    len: usize,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: checked for NULL; a live handle per the caller.
+        let c = unsafe { cluster.as_ref() }.ok_or(cn2_result::CN2_NULL_PARAMETER)?;
+        // SAFETY: `len` readable bytes per the caller.
+        let text = unsafe { text(manifests, len) }?;
+        let mut st = c.lock();
+        st.calls += 1;
+        let file = format!("delete #{}", st.calls);
+        let (loaded, load_errors) = load_str_each(&file, text);
+        let mut errors: Vec<String> = load_errors.iter().map(ToString::to_string).collect();
+        let mut missing = false;
+        let mut changed = Vec::new();
+        for d in loaded.documents {
+            let k = key(&d);
+            match st.take(&k) {
+                Some(prev) => {
+                    changed.push((k, Some(prev), (d.source.file.clone(), d.source.document)))
+                }
+                None => {
+                    missing = true;
+                    errors.push(format!(
+                        "{}: document {}: {} {} not found",
+                        file, d.source.document, k.0, k.1
+                    ));
+                }
+            }
+        }
+        st.settle(&mut changed, &mut errors);
+        st.last_error = errors.join("\n");
+        match (errors.is_empty(), missing) {
+            (true, _) => Ok(()),
+            (false, true) => Err(cn2_result::CN2_NOT_FOUND),
+            (false, false) => Err(cn2_result::CN2_PARTIAL),
+        }
+    })
+}
+
+/// Writes the plan as JSON (the contract of `cn2ctl plan -o json`) to a new
+/// NUL-terminated string at `*out` with its length (without the NUL) at
+/// `*out_len`. Free the string with [`cn2_string_free`](crate::cn2_string_free).
+///
+/// # Safety
+/// `cluster` must be a live handle; `out` and `out_len` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_cluster_plan_json(
+    cluster: *const cn2_cluster,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: checked for NULL; a live handle per the caller.
+        let c = unsafe { cluster.as_ref() }.ok_or(cn2_result::CN2_NULL_PARAMETER)?;
+        if out.is_null() || out_len.is_null() {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        }
+        let mut st = c.lock();
+        let inv = Inventory::resolve(&st.manifests()).map_err(|_| cn2_result::CN2_INTERNAL)?;
+        let alloc = st.alloc.get_or_insert_with(Allocator::in_memory);
+        let p = plan(&inv, alloc).map_err(|_| cn2_result::CN2_INTERNAL)?;
+        // SAFETY: both pointers checked above.
+        unsafe { give_string(p.to_json(), out, out_len) };
+        Ok(())
+    })
+}
+
+/// Writes the errors (and warnings) of the handle's last apply or delete to a
+/// new string at `*out` (empty when there were none). Free it with
+/// [`cn2_string_free`](crate::cn2_string_free).
+///
+/// # Safety
+/// `cluster` must be a live handle; `out` and `out_len` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_cluster_last_error(
+    cluster: *const cn2_cluster,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: checked for NULL; a live handle per the caller.
+        let c = unsafe { cluster.as_ref() }.ok_or(cn2_result::CN2_NULL_PARAMETER)?;
+        if out.is_null() || out_len.is_null() {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        }
+        let msg = c.lock().last_error.clone();
+        // SAFETY: both pointers checked above.
+        unsafe { give_string(msg, out, out_len) };
+        Ok(())
+    })
+}

@@ -1,0 +1,140 @@
+//! Builds the C tests against `include/cn2.h` and the static library, runs
+//! them, and runs them again under valgrind (no leaks, no invalid access).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The directory holding `libcn2.a`: the profile directory above `deps/`.
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Compiles `tests/c/NAME.c` into a temporary directory.
+fn build_c(name: &str, out: &Path) -> PathBuf {
+    let lib = lib_dir().join("libcn2.a");
+    assert!(
+        lib.exists(),
+        "{} is missing: build the cn2-ffi crate first",
+        lib.display()
+    );
+    let exe = out.join(name);
+    let status = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
+        .arg(crate_dir().join("include"))
+        .arg(crate_dir().join(format!("tests/c/{name}.c")))
+        .arg(&lib)
+        .args(["-lpthread", "-ldl", "-lm", "-o"])
+        .arg(&exe)
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "compiling {name}.c failed");
+    exe
+}
+
+fn book() -> PathBuf {
+    crate_dir().join("../../examples/book/services.yaml")
+}
+
+fn valgrind_available() -> bool {
+    let ok = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CN2_REQUIRE_ROOT_TESTS").as_deref() != Ok("1"),
+            "valgrind is required in CI (scripts/install-test-deps.sh installs it)"
+        );
+        eprintln!("skipping the valgrind run: valgrind is not installed");
+    }
+    ok
+}
+
+/// The pkg-config template, filled for a prefix laid out as
+/// `scripts/install-ffi.sh` installs, gives flags that build a C program.
+#[test]
+fn pkg_config_file_builds_a_program() {
+    let prefix = tempfile::tempdir().unwrap();
+    let p = prefix.path();
+    std::fs::create_dir_all(p.join("lib/pkgconfig")).unwrap();
+    std::fs::create_dir_all(p.join("include")).unwrap();
+    std::fs::copy(lib_dir().join("libcn2.a"), p.join("lib/libcn2.a")).unwrap();
+    std::fs::copy(crate_dir().join("include/cn2.h"), p.join("include/cn2.h")).unwrap();
+    let pc = std::fs::read_to_string(crate_dir().join("cn2.pc.in"))
+        .unwrap()
+        .replace("@PREFIX@", p.to_str().unwrap())
+        .replace("@VERSION@", env!("CARGO_PKG_VERSION"));
+    std::fs::write(p.join("lib/pkgconfig/cn2.pc"), pc).unwrap();
+    let flags = Command::new("pkg-config")
+        .args(["--static", "--cflags", "--libs", "cn2"])
+        .env("PKG_CONFIG_PATH", p.join("lib/pkgconfig"))
+        .output()
+        .expect("pkg-config runs (scripts/install-test-deps.sh installs it)");
+    assert!(
+        flags.status.success(),
+        "{}",
+        String::from_utf8_lossy(&flags.stderr)
+    );
+    let flags = String::from_utf8(flags.stdout).unwrap();
+    let exe = p.join("version");
+    std::fs::write(
+        p.join("version.c"),
+        "#include <cn2.h>\n#include <stdio.h>\nint main(void) { printf(\"%s\\n\", cn2_version()); return 0; }\n",
+    )
+    .unwrap();
+    let status = Command::new("cc")
+        .arg(p.join("version.c"))
+        .args(flags.split_whitespace())
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(&exe).output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        env!("CARGO_PKG_VERSION")
+    );
+}
+
+#[test]
+fn cluster_api_from_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c("test_cluster", dir.path());
+    let plan = dir.path().join("plan.json");
+    let out = Command::new(&exe).arg(book()).arg(&plan).output().unwrap();
+    assert!(
+        out.status.success(),
+        "C checks failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    assert_eq!(json["services"].as_array().unwrap().len(), 3);
+
+    if valgrind_available() {
+        let out = Command::new("valgrind")
+            .args([
+                "--quiet",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+                "--show-leak-kinds=definite,indirect",
+                "--error-exitcode=99",
+            ])
+            .arg(&exe)
+            .arg(book())
+            .arg(&plan)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "valgrind found errors:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -16,24 +16,63 @@ fn crate_dir() -> PathBuf {
 
 /// Compiles `tests/c/NAME.c` into a temporary directory.
 fn build_c(name: &str, out: &Path) -> PathBuf {
+    compile(
+        &crate_dir().join(format!("tests/c/{name}.c")),
+        &out.join(name),
+    )
+}
+
+/// Compiles one C file against the header and the static library.
+fn compile(source: &Path, exe: &Path) -> PathBuf {
     let lib = lib_dir().join("libcn2.a");
     assert!(
         lib.exists(),
         "{} is missing: build the cn2-ffi crate first",
         lib.display()
     );
-    let exe = out.join(name);
     let status = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
         .arg(crate_dir().join("include"))
-        .arg(crate_dir().join(format!("tests/c/{name}.c")))
+        .arg(source)
         .arg(&lib)
         .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe)
+        .arg(exe)
         .status()
         .expect("cc runs");
-    assert!(status.success(), "compiling {name}.c failed");
-    exe
+    assert!(status.success(), "compiling {} failed", source.display());
+    exe.to_path_buf()
+}
+
+/// Runs `exe args` under valgrind (when available) and returns its stdout.
+fn run_checked(exe: &Path, args: &[&Path]) -> String {
+    let out = Command::new(exe).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed:\n{}{}",
+        exe.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if valgrind_available() {
+        let vg = Command::new("valgrind")
+            .args([
+                "--quiet",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+                "--show-leak-kinds=definite,indirect",
+                "--error-exitcode=99",
+            ])
+            .arg(exe)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            vg.status.success(),
+            "valgrind found errors:\n{}",
+            String::from_utf8_lossy(&vg.stderr)
+        );
+    }
+    String::from_utf8(out.stdout).unwrap()
 }
 
 fn book() -> PathBuf {
@@ -107,34 +146,28 @@ fn cluster_api_from_c() {
     let dir = tempfile::tempdir().unwrap();
     let exe = build_c("test_cluster", dir.path());
     let plan = dir.path().join("plan.json");
-    let out = Command::new(&exe).arg(book()).arg(&plan).output().unwrap();
-    assert!(
-        out.status.success(),
-        "C checks failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_checked(&exe, &[&book(), &plan]);
+    assert!(stdout.contains("all checks passed"), "{stdout}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
     assert_eq!(json["services"].as_array().unwrap().len(), 3);
+}
 
-    if valgrind_available() {
-        let out = Command::new("valgrind")
-            .args([
-                "--quiet",
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite,indirect",
-                "--show-leak-kinds=definite,indirect",
-                "--error-exitcode=99",
-            ])
-            .arg(&exe)
-            .arg(book())
-            .arg(&plan)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "valgrind found errors:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+/// The example program of `examples/c/` builds, runs and prints the plan.
+#[test]
+fn example_program_prints_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = compile(
+        &crate_dir().join("../../examples/c/plan.c"),
+        &dir.path().join("plan"),
+    );
+    let stdout = run_checked(&exe, &[&book()]);
+    let json_start = stdout.find('{').expect("a JSON plan");
+    let plan: serde_json::Value = serde_json::from_str(&stdout[json_start..]).unwrap();
+    let lb = plan["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "service-web-lb")
+        .unwrap();
+    assert_eq!(lb["externalIPs"], serde_json::json!(["101.101.101.2"]));
 }

@@ -25,7 +25,7 @@
 //! network's export route targets as communities.
 
 pub mod config;
-mod resolve;
+pub mod resolve;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

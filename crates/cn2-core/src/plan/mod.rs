@@ -18,8 +18,12 @@ use std::net::IpAddr;
 
 pub use output::{Plan, ServicePlan};
 
+use crate::announce::resolve::POOL_ID_PREFIX;
 use crate::announce::{Announcement, NodeView, ServiceAddresses, announce};
 use crate::ipam::{Allocator, Family, IpamError, Store};
+use crate::lb::{
+    self, ServiceAddresses as LbAddresses, ServiceObjects, backends_by_service, interfaces_by_ip,
+};
 use crate::model::inventory::NetworkSubnet;
 use crate::model::{FamilyPolicy, Inventory, Network, Service, ServiceAddressing, ServiceKind};
 use crate::select::{CandidateKind, ExternalSelectors, Selection};
@@ -71,6 +75,7 @@ struct Work<'a> {
     external_network: Option<String>,
     address_pool: Option<String>,
     external_ips: Vec<IpAddr>,
+    objects: Option<ServiceObjects>,
 }
 
 /// Plans every service of the inventory, allocating through `alloc`.
@@ -92,6 +97,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             external_network: None,
             address_pool: None,
             external_ips: Vec::new(),
+            objects: None,
         })
         .collect();
 
@@ -200,6 +206,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     }
     alloc.flush()?;
 
+    build_objects(inv, &mut work);
     let announcements = announce_all(inv, &mut work);
     let mut services: Vec<ServicePlan> = work
         .into_iter()
@@ -211,6 +218,13 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             external_network: w.external_network,
             address_pool: w.address_pool,
             external_ips: w.external_ips,
+            load_balancer: w.objects.as_ref().map(|o| o.load_balancer.clone()),
+            instance_ips: w
+                .objects
+                .as_ref()
+                .map(|o| o.instance_ips.clone())
+                .unwrap_or_default(),
+            floating_ips: w.objects.map(|o| o.floating_ips).unwrap_or_default(),
             pending: (!w.pending.is_empty()).then(|| w.pending.join("; ")),
             warnings: w.warnings,
         })
@@ -223,58 +237,38 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     })
 }
 
-/// The nodes with a ready endpoint, per service `(namespace, name)`: the
-/// endpoint's `nodeName`, else the node of the pod it targets.
-fn endpoint_nodes(inv: &Inventory) -> HashMap<(&str, &str), BTreeSet<String>> {
-    let pod_nodes: HashMap<(&str, &str), &str> = inv
-        .pods
-        .iter()
-        .map(|(_, p)| {
-            (
-                (p.metadata.namespace.as_str(), p.metadata.name.as_str()),
-                p.spec.node_name.as_str(),
-            )
-        })
-        .collect();
-    let node_of =
-        |ns: &str, node: &str, target: Option<&crate::model::ObjectRef>| -> Option<String> {
-            if !node.is_empty() {
-                return Some(node.to_string());
-            }
-            let t = target.filter(|t| t.kind.is_empty() || t.kind == "Pod")?;
-            let tns = if t.namespace.is_empty() {
-                ns
-            } else {
-                t.namespace.as_str()
-            };
-            pod_nodes
-                .get(&(tns, t.name.as_str()))
-                .filter(|n| !n.is_empty())
-                .map(|n| n.to_string())
-        };
-    let mut out: HashMap<(&str, &str), BTreeSet<String>> = HashMap::new();
-    for (_, ep) in &inv.endpoints {
-        let ns = ep.metadata.namespace.as_str();
-        let set = out.entry((ns, ep.metadata.name.as_str())).or_default();
-        for a in ep.subsets.iter().flat_map(|s| &s.addresses) {
-            set.extend(node_of(ns, &a.node_name, a.target_ref.as_ref()));
-        }
-    }
-    for (_, sl) in &inv.endpoint_slices {
-        let ns = sl.metadata.namespace.as_str();
-        let Some(svc) = sl.metadata.labels.get("kubernetes.io/service-name") else {
+/// Builds the load-balancer objects of every service that has a ClusterIP.
+fn build_objects(inv: &Inventory, work: &mut [Work]) {
+    let interfaces = interfaces_by_ip(inv);
+    let backends = backends_by_service(inv);
+    let service_network = inv.service_network.as_ref().map_or_else(
+        || format!("{}/service-network", inv.control_namespace()),
+        |n| n.id.clone(),
+    );
+    for w in work.iter_mut() {
+        if w.cluster_ips.is_empty() || w.addr.headless || w.addr.kind == ServiceKind::ExternalName {
             continue;
+        }
+        let m = &w.svc.metadata;
+        let external = w.external_network.clone().or_else(|| {
+            w.address_pool
+                .as_ref()
+                .map(|p| format!("{POOL_ID_PREFIX}{p}"))
+        });
+        let addrs = LbAddresses {
+            cluster_ips: &w.cluster_ips,
+            service_network: &service_network,
+            external: external.as_deref().map(|n| (n, w.external_ips.as_slice())),
         };
-        let set = out.entry((ns, svc.as_str())).or_default();
-        for e in sl
-            .endpoints
-            .iter()
-            .filter(|e| e.conditions.ready != Some(false))
-        {
-            set.extend(node_of(ns, &e.node_name, e.target_ref.as_ref()));
+        let none = Vec::new();
+        let b = backends
+            .get(&(m.namespace.clone(), m.name.clone()))
+            .unwrap_or(&none);
+        match lb::build(w.svc, addrs, b, &interfaces) {
+            Ok(o) => w.objects = Some(o),
+            Err(reason) => w.pending.push(reason),
         }
     }
-    out
 }
 
 /// Announcements of every service's external addresses, sorted; warnings
@@ -290,10 +284,15 @@ fn announce_all(inv: &Inventory, work: &mut [Work]) -> Vec<Announcement> {
             taints: &n.spec.taints,
         })
         .collect();
-    let ep_nodes = endpoint_nodes(inv);
-    let none = BTreeSet::new();
     let mut out = Vec::new();
     for w in work.iter_mut().filter(|w| !w.external_ips.is_empty()) {
+        let member_nodes: BTreeSet<String> = w
+            .objects
+            .iter()
+            .flat_map(|o| &o.load_balancer.listeners)
+            .flat_map(|l| &l.pool.members)
+            .filter_map(|m| m.node.clone())
+            .collect();
         let m = &w.svc.metadata;
         let pool = w.address_pool.as_deref().and_then(|p| inv.announce.pool(p));
         let communities = w
@@ -308,9 +307,7 @@ fn announce_all(inv: &Inventory, work: &mut [Work]) -> Vec<Announcement> {
             pool,
             communities,
             local_only: w.svc.spec.external_traffic_policy.as_deref() == Some("Local"),
-            endpoint_nodes: ep_nodes
-                .get(&(m.namespace.as_str(), m.name.as_str()))
-                .unwrap_or(&none),
+            endpoint_nodes: &member_nodes,
         };
         out.extend(announce(&inv.announce, &nodes, &svc, &mut w.warnings));
     }

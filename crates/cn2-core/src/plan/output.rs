@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::announce::Announcement;
+use crate::lb::{FloatingIp, InstanceIp, LoadBalancer};
 
 /// Everything the system does with a set of manifests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -43,10 +44,40 @@ pub struct ServicePlan {
     /// The external addresses, in family order.
     #[serde(rename = "externalIPs")]
     pub external_ips: Vec<IpAddr>,
+    /// The loadbalancer, with listeners, pools and members.
+    pub load_balancer: Option<LoadBalancer>,
+    /// InstanceIPs: ClusterIPs, then external addresses.
+    #[serde(rename = "instanceIPs")]
+    pub instance_ips: Vec<InstanceIp>,
+    /// FloatingIPs, one per InstanceIP.
+    #[serde(rename = "floatingIPs")]
+    pub floating_ips: Vec<FloatingIp>,
     /// Why the service is not (fully) served, or null.
     pub pending: Option<String>,
     /// Warnings about this service.
     pub warnings: Vec<String>,
+}
+
+/// A service's members as `address:port`, the first few and a count of the rest.
+fn members(s: &ServicePlan) -> String {
+    const SHOWN: usize = 4;
+    let mut all: Vec<String> = s
+        .load_balancer
+        .iter()
+        .flat_map(|lb| &lb.listeners)
+        .flat_map(|l| &l.pool.members)
+        .map(|m| match m.address {
+            IpAddr::V4(a) => format!("{a}:{}", m.port),
+            IpAddr::V6(a) => format!("[{a}]:{}", m.port),
+        })
+        .collect();
+    all.sort();
+    all.dedup();
+    match all.len() {
+        0 => "-".to_string(),
+        n if n <= SHOWN => all.join(","),
+        n => format!("{},+{}", all[..SHOWN].join(","), n - SHOWN),
+    }
 }
 
 impl Plan {
@@ -70,6 +101,7 @@ impl Plan {
             "CLUSTER-IPS",
             "EXTERNAL-NETWORK",
             "EXTERNAL-IPS",
+            "MEMBERS",
             "STATUS",
         ];
         let join = |v: &[IpAddr]| {
@@ -82,7 +114,7 @@ impl Plan {
                     .join(",")
             }
         };
-        let mut rows: Vec<[String; 6]> = vec![header.map(String::from)];
+        let mut rows: Vec<[String; 7]> = vec![header.map(String::from)];
         for s in &self.services {
             let status = match &s.pending {
                 Some(reason) => format!("pending: {reason}"),
@@ -102,10 +134,11 @@ impl Plan {
                     .or_else(|| s.address_pool.as_ref().map(|p| format!("pool {p}")))
                     .unwrap_or_else(|| "-".into()),
                 join(&s.external_ips),
+                members(s),
                 status,
             ]);
         }
-        let mut widths = [0usize; 6];
+        let mut widths = [0usize; 7];
         for r in &rows {
             for (w, c) in widths.iter_mut().zip(r) {
                 *w = (*w).max(c.chars().count());
@@ -115,7 +148,7 @@ impl Plan {
         for r in &rows {
             let mut line = String::new();
             for (i, c) in r.iter().enumerate() {
-                if i == 5 {
+                if i == 6 {
                     line.push_str(c);
                 } else {
                     line.push_str(&format!("{c:<w$}  ", w = widths[i]));

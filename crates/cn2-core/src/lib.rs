@@ -9,12 +9,14 @@
 //! * [`model`] — typed Kubernetes / CN2 objects and the manifest loader.
 //! * [`select`] — label selectors and the external-network selection.
 //! * [`ipam`] — range sets, the address allocator and its stores.
+//! * [`ecmp`] — the flow hash, slot-stable ECMP, Maglev, node route tables.
 //! * [`lb`] — loadbalancers, listeners, pools, members, InstanceIPs and
 //!   FloatingIPs with port maps.
 //! * [`plan`] — the plan: what the system does with every service.
 //! * [`announce`] — address pools, layer-2 ownership and BGP announcements.
 
 pub mod announce;
+pub mod ecmp;
 pub mod ipam;
 pub mod lb;
 pub mod model;

@@ -38,19 +38,20 @@ fn book_objects_match_the_header() {
         lb["listeners"][0]["name"],
         "ns-user-1-service-web-clusterip-tcp-8888"
     );
+    // Members in endpoint order: the order the composite's slots fill.
     let m = members(ci, 0);
     assert_eq!(
         m,
         [
             (
-                "10.47.255.237".to_string(),
-                80,
-                Some("ns-user-1/webserver-2/eth0".to_string())
-            ),
-            (
                 "10.47.255.238".to_string(),
                 80,
                 Some("ns-user-1/webserver-1/eth0".to_string())
+            ),
+            (
+                "10.47.255.237".to_string(),
+                80,
+                Some("ns-user-1/webserver-2/eth0".to_string())
             ),
         ]
     );
@@ -60,7 +61,7 @@ fn book_objects_match_the_header() {
         .iter()
         .map(|m| m["node"].as_str().unwrap())
         .collect();
-    assert_eq!(nodes, ["cent333", "cent222"]);
+    assert_eq!(nodes, ["cent222", "cent333"]);
     let fips = ci["floatingIPs"].as_array().unwrap();
     assert_eq!(fips.len(), 1);
     assert_eq!(fips[0]["address"], "10.96.100.10");

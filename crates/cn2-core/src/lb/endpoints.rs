@@ -23,6 +23,9 @@ pub struct PodInterface {
     pub interface: String,
     /// The pod's node.
     pub node: String,
+    /// The secondary network (`namespace/nad` from network-status), or
+    /// `None` for the pod's primary (pod-network) interface.
+    pub network: Option<String>,
 }
 
 impl PodInterface {
@@ -42,17 +45,27 @@ pub fn interfaces_by_ip(inv: &Inventory) -> HashMap<IpAddr, PodInterface> {
             .iter()
             .find(|s| s.default && !s.interface.is_empty())
             .map_or("eth0", |s| s.interface.as_str());
-        let iface = |name: &str| PodInterface {
+        let iface = |name: &str, network: Option<&str>| PodInterface {
             pod: format!("{}/{}", m.namespace, m.name),
             interface: name.to_string(),
             node: pod.spec.node_name.clone(),
+            network: network.map(str::to_string),
         };
         for ip in pod.primary_ips() {
-            out.insert(ip, iface(primary));
+            out.insert(ip, iface(primary, None));
         }
-        for s in status.iter().filter(|s| !s.interface.is_empty()) {
+        for s in status
+            .iter()
+            .filter(|s| !s.interface.is_empty() && !s.default)
+        {
+            let network = if s.name.contains('/') {
+                s.name.clone()
+            } else {
+                format!("{}/{}", m.namespace, s.name)
+            };
             for ip in &s.ips {
-                out.entry(*ip).or_insert_with(|| iface(&s.interface));
+                out.entry(*ip)
+                    .or_insert_with(|| iface(&s.interface, Some(&network)));
             }
         }
     }

@@ -64,7 +64,7 @@ pub struct Listener {
 /// A pool: the members of one listener.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LbPool {
-    /// Members sorted by address and port.
+    /// Members in endpoint order (the order the composite's slots fill).
     pub members: Vec<Member>,
 }
 
@@ -81,6 +81,10 @@ pub struct Member {
     pub pod: Option<String>,
     /// The pod interface name (`eth0`, `net1`, ...), when known.
     pub interface: Option<String>,
+    /// The secondary network of that interface (`namespace/nad`); absent
+    /// for primary interfaces and unknown addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 impl Member {
@@ -184,7 +188,8 @@ pub fn build(
     let mut mappings = Vec::with_capacity(ports.len());
     let mut attached = BTreeSet::new();
     for sp in ports {
-        let mut members = BTreeSet::new();
+        // Members in endpoint order (the order slots fill), each once.
+        let mut members: Vec<Member> = Vec::new();
         for b in backends {
             let matched = b
                 .ports
@@ -216,15 +221,21 @@ pub fn build(
                     )
                 })
             });
-            members.insert(Member {
+            if members
+                .iter()
+                .any(|m| m.address == b.address && m.port == port)
+            {
+                continue;
+            }
+            members.push(Member {
                 address: b.address,
                 port,
                 node,
                 pod,
                 interface: iface.map(|i| i.interface.clone()),
+                network: iface.and_then(|i| i.network.clone()),
             });
         }
-        let members: Vec<Member> = members.into_iter().collect();
         attached.extend(members.iter().filter_map(Member::interface_id));
         let dst = match &sp.target_port {
             Some(IntOrString::Int(p)) => Some(*p),

@@ -20,6 +20,7 @@ pub use output::{Plan, ServicePlan};
 
 use crate::announce::resolve::POOL_ID_PREFIX;
 use crate::announce::{Announcement, NodeView, ServiceAddresses, announce};
+use crate::ecmp::routes::{FloatingRoute, NodeRoutes, RouteNode, node_routes};
 use crate::ipam::{Allocator, Family, IpamError, Store};
 use crate::lb::{
     self, ServiceAddresses as LbAddresses, ServiceObjects, backends_by_service, interfaces_by_ip,
@@ -207,6 +208,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     alloc.flush()?;
 
     build_objects(inv, &mut work);
+    let nodes = routes_of(inv, &work);
     let announcements = announce_all(inv, &mut work);
     let mut services: Vec<ServicePlan> = work
         .into_iter()
@@ -232,9 +234,71 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     Ok(Plan {
         services,
+        nodes,
         announcements,
         warnings: inv.warnings.clone(),
     })
+}
+
+/// The service network's id (also when no Kubemanager defines it).
+fn service_network_id(inv: &Inventory) -> String {
+    inv.service_network.as_ref().map_or_else(
+        || format!("{}/service-network", inv.control_namespace()),
+        |n| n.id.clone(),
+    )
+}
+
+/// Every node's routes for the FloatingIPs of every service.
+fn routes_of(inv: &Inventory, work: &[Work]) -> Vec<NodeRoutes> {
+    let mut secondary: HashMap<&str, BTreeSet<String>> = HashMap::new();
+    let interfaces = interfaces_by_ip(inv);
+    for i in interfaces.values() {
+        if let Some(net) = &i.network {
+            secondary
+                .entry(i.node.as_str())
+                .or_default()
+                .insert(net.clone());
+        }
+    }
+    let nodes: Vec<RouteNode> = inv
+        .nodes
+        .values()
+        .map(|n| RouteNode {
+            name: &n.metadata.name,
+            fabric_ip: n.internal_ip(),
+            networks: secondary
+                .remove(n.metadata.name.as_str())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let service_network = service_network_id(inv);
+    let mut fips = Vec::new();
+    for o in work.iter().filter_map(|w| w.objects.as_ref()) {
+        let mut members: Vec<&lb::Member> = Vec::new();
+        for m in o
+            .load_balancer
+            .listeners
+            .iter()
+            .flat_map(|l| &l.pool.members)
+        {
+            if !members.iter().any(|x| x.address == m.address) {
+                members.push(m);
+            }
+        }
+        for f in &o.floating_ips {
+            fips.push(FloatingRoute {
+                address: f.address,
+                network: &f.network,
+                in_service_network: f.network == service_network,
+                members: members.clone(),
+            });
+        }
+    }
+    let pod_network = inv.pod_network.as_ref().map_or_else(
+        || format!("{}/pod-network", inv.control_namespace()),
+        |n| n.id.clone(),
+    );
+    node_routes(&nodes, &fips, &pod_network)
 }
 
 /// Builds the load-balancer objects of every service that has a ClusterIP.

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::announce::Announcement;
+use crate::ecmp::routes::NodeRoutes;
 use crate::lb::{FloatingIp, InstanceIp, LoadBalancer};
 
 /// Everything the system does with a set of manifests.
@@ -15,6 +16,8 @@ use crate::lb::{FloatingIp, InstanceIp, LoadBalancer};
 pub struct Plan {
     /// One entry per service, sorted by namespace and name.
     pub services: Vec<ServicePlan>,
+    /// Each node's routes for FloatingIP addresses, nodes sorted by name.
+    pub nodes: Vec<NodeRoutes>,
     /// How external addresses are announced, sorted by address, protocol,
     /// node and peer.
     pub announcements: Vec<Announcement>,

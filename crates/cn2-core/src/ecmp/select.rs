@@ -1,0 +1,448 @@
+//! Member selection for a 5-tuple: the vRouter's slot-stable scheme and
+//! Maglev consistent hashing.
+//!
+//! **vRouter (ECMP).** A composite next hop keeps its members in slots.
+//! Removing a member leaves its slot empty instead of compacting the list; a
+//! new member fills the first empty slot, else is appended. A flow goes to
+//! slot `hash % slots`; if that slot is empty, to live member `hash % live`
+//! (live members in slot order). Removing one member therefore moves only the
+//! flows that were on it — but adding members changes `slots` and moves many.
+//!
+//! **Maglev** (Eisenbud et al., NSDI 2016). Each member has a preference
+//! permutation of the `M` table slots (`M` prime, default 65537):
+//! `offset = h1 % M`, `skip = h2 % (M - 1) + 1`, position `j` is
+//! `(offset + j * skip) % M`. Members take turns claiming their next
+//! unclaimed preferred slot until the table is full (a member of weight `w`
+//! claims `w` slots per turn). A flow goes to `table[hash % M]`. Removing or
+//! adding one of `N` members moves about `1/N` of the flows, and every member
+//! gets within a few percent of `M/N` slots.
+
+use std::net::IpAddr;
+
+use super::EcmpError;
+use super::hash::{FiveTuple, flow_hash, member_hash};
+
+/// The default Maglev table size (a prime).
+pub const MAGLEV_DEFAULT_SIZE: usize = 65537;
+const OFFSET_SEED: u64 = 0x6d61_676c_6576_3031; // "maglev01"
+const SKIP_SEED: u64 = 0x6d61_676c_6576_3032; // "maglev02"
+
+/// A member a selector chooses: a backend address, port and weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Backend {
+    /// Address.
+    pub address: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Relative weight (Maglev only; at least 1).
+    pub weight: u32,
+}
+
+/// The selection algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// The vRouter's `hash % slots` over a slot-stable composite.
+    Ecmp,
+    /// Maglev consistent hashing with a prime table size.
+    Maglev {
+        /// Table size (prime).
+        table_size: usize,
+    },
+}
+
+impl Algorithm {
+    /// Parses `ecmp` or `maglev` (the latter with the default table size).
+    pub fn parse(s: &str) -> Result<Algorithm, EcmpError> {
+        match s {
+            "ecmp" => Ok(Algorithm::Ecmp),
+            "maglev" => Ok(Algorithm::Maglev {
+                table_size: MAGLEV_DEFAULT_SIZE,
+            }),
+            other => Err(EcmpError::UnknownAlgorithm(other.to_string())),
+        }
+    }
+}
+
+/// Slot-stable members of a composite next hop.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Slots<T> {
+    slots: Vec<Option<T>>,
+    live: Vec<usize>,
+}
+
+impl<T: PartialEq> Slots<T> {
+    /// Slots filled in order.
+    pub fn new(items: impl IntoIterator<Item = T>) -> Slots<T> {
+        let mut s = Slots {
+            slots: Vec::new(),
+            live: Vec::new(),
+        };
+        for i in items {
+            s.add(i);
+        }
+        s
+    }
+
+    /// Adds `item` to the first empty slot, else appends; returns its slot.
+    /// An item already present keeps its slot.
+    pub fn add(&mut self, item: T) -> usize {
+        if let Some(i) = self.position(&item) {
+            return i;
+        }
+        let i = match self.slots.iter().position(Option::is_none) {
+            Some(i) => {
+                self.slots[i] = Some(item);
+                i
+            }
+            None => {
+                self.slots.push(Some(item));
+                self.slots.len() - 1
+            }
+        };
+        let at = self.live.partition_point(|&x| x < i);
+        self.live.insert(at, i);
+        i
+    }
+
+    /// Empties the slot of `item`; returns the slot if it was present.
+    pub fn remove(&mut self, item: &T) -> Option<usize> {
+        let i = self.position(item)?;
+        self.slots[i] = None;
+        self.live.retain(|&x| x != i);
+        Some(i)
+    }
+
+    /// Every slot, empty ones as `None`.
+    pub fn slots(&self) -> &[Option<T>] {
+        &self.slots
+    }
+
+    /// The number of live members.
+    pub fn live(&self) -> usize {
+        self.live.len()
+    }
+
+    /// The vRouter choice for a hash: slot `hash % slots`, or if empty live
+    /// member `hash % live`.
+    pub fn select(&self, hash: u64) -> Option<&T> {
+        if self.live.is_empty() {
+            return None;
+        }
+        let n = self.slots.len() as u64;
+        match &self.slots[(hash % n) as usize] {
+            Some(t) => Some(t),
+            None => self.slots[self.live[(hash % self.live.len() as u64) as usize]].as_ref(),
+        }
+    }
+
+    fn position(&self, item: &T) -> Option<usize> {
+        self.slots.iter().position(|s| s.as_ref() == Some(item))
+    }
+}
+
+/// A Maglev lookup table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Maglev {
+    members: Vec<Backend>,
+    /// Index into `members` for each of the `M` slots.
+    table: Vec<u32>,
+}
+
+fn is_prime(n: usize) -> bool {
+    if n < 2 {
+        return false;
+    }
+    let mut d = 2;
+    while d * d <= n {
+        if n % d == 0 {
+            return false;
+        }
+        d += 1;
+    }
+    true
+}
+
+impl Maglev {
+    /// Builds the table for `members` with `table_size` slots (a prime larger
+    /// than the number of members).
+    pub fn new(members: Vec<Backend>, table_size: usize) -> Result<Maglev, EcmpError> {
+        if !is_prime(table_size) {
+            return Err(EcmpError::NotPrime(table_size));
+        }
+        if members.len() >= table_size {
+            return Err(EcmpError::TooManyMembers {
+                members: members.len(),
+                table_size,
+            });
+        }
+        if members.iter().any(|m| m.weight == 0) {
+            return Err(EcmpError::ZeroWeight);
+        }
+        let m = table_size as u64;
+        let mut table = vec![u32::MAX; table_size];
+        if members.is_empty() {
+            return Ok(Maglev {
+                members,
+                table: Vec::new(),
+            });
+        }
+        // Current permutation position and step of each member.
+        let mut pos: Vec<u64> = Vec::with_capacity(members.len());
+        let mut skip: Vec<u64> = Vec::with_capacity(members.len());
+        for b in &members {
+            pos.push(member_hash(&b.address, b.port, OFFSET_SEED) % m);
+            skip.push(member_hash(&b.address, b.port, SKIP_SEED) % (m - 1) + 1);
+        }
+        let mut filled = 0usize;
+        'fill: loop {
+            for (i, b) in members.iter().enumerate() {
+                for _ in 0..b.weight {
+                    let mut c = pos[i];
+                    while table[c as usize] != u32::MAX {
+                        c += skip[i];
+                        if c >= m {
+                            c -= m;
+                        }
+                    }
+                    table[c as usize] = i as u32;
+                    c += skip[i];
+                    if c >= m {
+                        c -= m;
+                    }
+                    pos[i] = c;
+                    filled += 1;
+                    if filled == table_size {
+                        break 'fill;
+                    }
+                }
+            }
+        }
+        Ok(Maglev { members, table })
+    }
+
+    /// The members.
+    pub fn members(&self) -> &[Backend] {
+        &self.members
+    }
+
+    /// How many table slots each member holds.
+    pub fn slot_counts(&self) -> Vec<usize> {
+        let mut c = vec![0; self.members.len()];
+        for &i in &self.table {
+            c[i as usize] += 1;
+        }
+        c
+    }
+
+    /// The member for a hash.
+    #[inline]
+    pub fn select(&self, hash: u64) -> Option<&Backend> {
+        if self.table.is_empty() {
+            return None;
+        }
+        Some(&self.members[self.table[(hash % self.table.len() as u64) as usize] as usize])
+    }
+}
+
+/// A member selector: one of the two algorithms over a member list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    /// The vRouter scheme.
+    Ecmp(Slots<Backend>),
+    /// Maglev.
+    Maglev(Maglev),
+}
+
+impl Selector {
+    /// A selector over `members` with `algorithm`.
+    pub fn new(algorithm: Algorithm, members: Vec<Backend>) -> Result<Selector, EcmpError> {
+        Ok(match algorithm {
+            Algorithm::Ecmp => Selector::Ecmp(Slots::new(members)),
+            Algorithm::Maglev { table_size } => Selector::Maglev(Maglev::new(members, table_size)?),
+        })
+    }
+
+    /// The member for a 5-tuple.
+    #[inline]
+    pub fn select(&self, t: &FiveTuple) -> Option<&Backend> {
+        let h = flow_hash(t);
+        match self {
+            Selector::Ecmp(s) => s.select(h),
+            Selector::Maglev(m) => m.select(h),
+        }
+    }
+
+    /// Adds a member (ECMP: first empty slot; Maglev: table rebuilt).
+    pub fn add(&mut self, b: Backend) -> Result<(), EcmpError> {
+        match self {
+            Selector::Ecmp(s) => {
+                s.add(b);
+            }
+            Selector::Maglev(m) => {
+                if !m.members.contains(&b) {
+                    let mut members = m.members.clone();
+                    members.push(b);
+                    *m = Maglev::new(members, m.table.len().max(MAGLEV_DEFAULT_SIZE))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a member (ECMP: its slot is left empty; Maglev: table rebuilt).
+    pub fn remove(&mut self, b: &Backend) -> Result<(), EcmpError> {
+        match self {
+            Selector::Ecmp(s) => {
+                s.remove(b);
+            }
+            Selector::Maglev(m) => {
+                let size = if m.table.is_empty() {
+                    MAGLEV_DEFAULT_SIZE
+                } else {
+                    m.table.len()
+                };
+                let members: Vec<Backend> = m.members.iter().copied().filter(|x| x != b).collect();
+                *m = Maglev::new(members, size)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn backends(n: u32) -> Vec<Backend> {
+        (0..n)
+            .map(|i| Backend {
+                address: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
+                port: 8080,
+                weight: 1,
+            })
+            .collect()
+    }
+
+    /// Deterministic pseudo-random 5-tuples.
+    fn tuples(n: usize) -> Vec<FiveTuple> {
+        (0..n as u64)
+            .map(|i| {
+                let r = super::super::hash::mix(i.wrapping_add(0x1234_5678));
+                FiveTuple {
+                    protocol: 6,
+                    src: IpAddr::V4(Ipv4Addr::from(r as u32)),
+                    src_port: (r >> 32) as u16,
+                    dst: "10.96.0.10".parse().unwrap(),
+                    dst_port: 80,
+                }
+            })
+            .collect()
+    }
+
+    fn moved(a: &Selector, b: &Selector, ts: &[FiveTuple]) -> (usize, Vec<(Backend, Backend)>) {
+        let mut n = 0;
+        let mut pairs = Vec::new();
+        for t in ts {
+            let (x, y) = (a.select(t).unwrap(), b.select(t).unwrap());
+            if x != y {
+                n += 1;
+                pairs.push((*x, *y));
+            }
+        }
+        (n, pairs)
+    }
+
+    #[test]
+    fn slots_are_stable() {
+        let mut s = Slots::new(["a", "b", "c"]);
+        assert_eq!(s.remove(&"b"), Some(1));
+        assert_eq!(s.slots(), &[Some("a"), None, Some("c")]);
+        assert_eq!(s.add("d"), 1, "a new member fills the first hole");
+        assert_eq!(s.add("e"), 3, "else it is appended");
+        assert_eq!(s.live(), 4);
+    }
+
+    #[test]
+    fn ecmp_removal_moves_only_the_removed_members_flows() {
+        let ts = tuples(100_000);
+        let all = backends(10);
+        let a = Selector::new(Algorithm::Ecmp, all.clone()).unwrap();
+        let mut b = a.clone();
+        b.remove(&all[3]).unwrap();
+        let (n, pairs) = moved(&a, &b, &ts);
+        assert!(
+            pairs.iter().all(|(from, _)| *from == all[3]),
+            "only member 3's flows move"
+        );
+        let frac = n as f64 / ts.len() as f64;
+        assert!((0.08..0.12).contains(&frac), "about 1/10 moved: {frac}");
+    }
+
+    #[test]
+    fn maglev_balance_at_100_members() {
+        let m = Maglev::new(backends(100), MAGLEV_DEFAULT_SIZE).unwrap();
+        let counts = m.slot_counts();
+        let avg = MAGLEV_DEFAULT_SIZE as f64 / 100.0;
+        let max = *counts.iter().max().unwrap() as f64;
+        assert!(max / avg <= 1.05, "max/avg = {}", max / avg);
+    }
+
+    #[test]
+    fn maglev_disruption_is_about_one_nth() {
+        let ts = tuples(100_000);
+        let all = backends(100);
+        let a = Selector::new(
+            Algorithm::Maglev {
+                table_size: MAGLEV_DEFAULT_SIZE,
+            },
+            all.clone(),
+        )
+        .unwrap();
+        let mut removed = a.clone();
+        removed.remove(&all[42]).unwrap();
+        let (n, _) = moved(&a, &removed, &ts);
+        assert!(
+            (n as f64) / (ts.len() as f64) <= 2.0 / 100.0,
+            "removal moved {n}"
+        );
+        let mut added = a.clone();
+        added
+            .add(Backend {
+                address: "10.9.9.9".parse().unwrap(),
+                port: 8080,
+                weight: 1,
+            })
+            .unwrap();
+        let (n, _) = moved(&a, &added, &ts);
+        assert!(
+            (n as f64) / (ts.len() as f64) <= 2.0 / 100.0,
+            "addition moved {n}"
+        );
+    }
+
+    #[test]
+    fn maglev_weights_and_validation() {
+        let mut bs = backends(2);
+        bs[1].weight = 3;
+        let m = Maglev::new(bs, 1009).unwrap();
+        let c = m.slot_counts();
+        let ratio = c[1] as f64 / c[0] as f64;
+        assert!((2.7..3.3).contains(&ratio), "{c:?}");
+        assert!(matches!(
+            Maglev::new(backends(2), 65536),
+            Err(EcmpError::NotPrime(65536))
+        ));
+        assert!(Maglev::new(backends(20), 17).is_err());
+    }
+
+    #[test]
+    fn same_tuple_same_member() {
+        let ts = tuples(1000);
+        for alg in [Algorithm::Ecmp, Algorithm::Maglev { table_size: 251 }] {
+            let a = Selector::new(alg, backends(7)).unwrap();
+            let b = Selector::new(alg, backends(7)).unwrap();
+            assert_eq!(moved(&a, &b, &ts).0, 0);
+        }
+    }
+}

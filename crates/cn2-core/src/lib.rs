@@ -10,6 +10,7 @@
 //! * [`select`] — label selectors and the external-network selection.
 //! * [`ipam`] — range sets, the address allocator and its stores.
 //! * [`ecmp`] — the flow hash, slot-stable ECMP, Maglev, node route tables.
+//! * [`flow`] — the flow table with NAT, affinity and aging.
 //! * [`lb`] — loadbalancers, listeners, pools, members, InstanceIPs and
 //!   FloatingIPs with port maps.
 //! * [`plan`] — the plan: what the system does with every service.
@@ -17,6 +18,7 @@
 
 pub mod announce;
 pub mod ecmp;
+pub mod flow;
 pub mod ipam;
 pub mod lb;
 pub mod model;

@@ -32,7 +32,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap;
 
-use crate::ecmp::hash::{FiveTuple, addr_bits, flow_hash};
+pub use from_plan::{NodeTable, node_table};
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use crate::ecmp::hash::{FiveTuple, addr_bits, flow_hash, mix};
 use crate::ecmp::{Backend, Selector};
 
 /// TCP FIN flag bit.
@@ -52,13 +57,47 @@ pub enum FlowError {
 }
 
 /// A flow key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     /// The VRF the packet is in.
     pub vrf: u32,
     /// The 5-tuple.
     pub tuple: FiveTuple,
 }
+
+impl FlowKey {
+    /// The key's 64-bit hash: the flow hash mixed with the VRF.
+    #[inline]
+    pub fn hash64(&self) -> u64 {
+        mix(flow_hash(&self.tuple) ^ self.vrf as u64)
+    }
+}
+
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash64());
+    }
+}
+
+/// A hasher that passes an already well-mixed `u64` through.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = mix(self.0 ^ *b as u64);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type FlowMap = HashMap<FlowKey, Flow, BuildHasherDefault<PassThrough>>;
 
 /// What a flow does with its packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +242,7 @@ pub struct PortMap {
 
 #[derive(Default)]
 struct Shard {
-    flows: FxHashMap<FlowKey, Flow>,
+    flows: FlowMap,
 }
 
 /// A sharded flow table with NAT.
@@ -216,8 +255,9 @@ pub struct FlowTable {
     fips: FxHashMap<(u32, u128), FxHashMap<(u8, u16), PortMap>>,
 }
 
+/// The shard of a key: the hash's top bits (the map uses the low ones).
 fn shard_of(key: &FlowKey) -> usize {
-    (flow_hash(&key.tuple) ^ key.vrf as u64) as usize % SHARDS
+    (key.hash64() >> 58) as usize % SHARDS
 }
 
 impl FlowTable {
@@ -230,7 +270,7 @@ impl FlowTable {
         let shards = (0..SHARDS)
             .map(|_| {
                 Mutex::new(Shard {
-                    flows: FxHashMap::with_capacity_and_hasher(per_shard, Default::default()),
+                    flows: FlowMap::with_capacity_and_hasher(per_shard, Default::default()),
                 })
             })
             .collect();
@@ -452,5 +492,6 @@ fn reply(t: &FiveTuple, addr: IpAddr, port: u16) -> FiveTuple {
     }
 }
 
+mod from_plan;
 #[cfg(test)]
 mod tests;

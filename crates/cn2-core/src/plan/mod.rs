@@ -29,6 +29,9 @@ use crate::model::inventory::NetworkSubnet;
 use crate::model::{FamilyPolicy, Inventory, Network, Service, ServiceAddressing, ServiceKind};
 use crate::select::{CandidateKind, ExternalSelectors, Selection};
 
+/// The annotation choosing a service's member-selection algorithm.
+pub const LB_ALGORITHM_ANNOTATION: &str = "cn2.dev/lb-algorithm";
+
 /// Errors of planning (bad input is reported per service, as pending).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -77,6 +80,7 @@ struct Work<'a> {
     address_pool: Option<String>,
     external_ips: Vec<IpAddr>,
     objects: Option<ServiceObjects>,
+    lb_algorithm: &'static str,
 }
 
 /// Plans every service of the inventory, allocating through `alloc`.
@@ -99,8 +103,25 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             address_pool: None,
             external_ips: Vec::new(),
             objects: None,
+            lb_algorithm: "ecmp",
         })
         .collect();
+
+    for w in &mut work {
+        match w
+            .svc
+            .metadata
+            .annotations
+            .get(LB_ALGORITHM_ANNOTATION)
+            .map(|a| a.trim())
+        {
+            None | Some("ecmp") => {}
+            Some("maglev") => w.lb_algorithm = "maglev",
+            Some(other) => w.warnings.push(format!(
+                "annotation {LB_ALGORITHM_ANNOTATION}: {other:?} is not ecmp or maglev; using ecmp"
+            )),
+        }
+    }
 
     // Phase 1: ClusterIPs given in manifests.
     let svc_net = inv.service_network.as_ref();
@@ -220,6 +241,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             external_network: w.external_network,
             address_pool: w.address_pool,
             external_ips: w.external_ips,
+            lb_algorithm: w.lb_algorithm,
             load_balancer: w.objects.as_ref().map(|o| o.load_balancer.clone()),
             instance_ips: w
                 .objects

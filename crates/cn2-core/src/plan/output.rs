@@ -47,6 +47,9 @@ pub struct ServicePlan {
     /// The external addresses, in family order.
     #[serde(rename = "externalIPs")]
     pub external_ips: Vec<IpAddr>,
+    /// The member-selection algorithm (`ecmp` or `maglev`, from the
+    /// annotation `cn2.dev/lb-algorithm`).
+    pub lb_algorithm: &'static str,
     /// The loadbalancer, with listeners, pools and members.
     pub load_balancer: Option<LoadBalancer>,
     /// InstanceIPs: ClusterIPs, then external addresses.

@@ -1,0 +1,128 @@
+//! Data-plane structures: Maglev table build, established-flow lookups and
+//! new-flow setup.
+//!
+//! `cargo bench -p cn2-core --bench dataplane`
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use cn2_core::ecmp::hash::{FiveTuple, mix};
+use cn2_core::ecmp::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Maglev, Selector};
+use cn2_core::flow::{FlowTable, Packet, PortMap};
+
+fn main() {
+    divan::main();
+}
+
+fn backends(n: u32) -> Vec<Backend> {
+    (0..n)
+        .map(|i| Backend {
+            address: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
+            port: 8080,
+            weight: 1,
+        })
+        .collect()
+}
+
+fn packet(i: u64) -> Packet {
+    let r = mix(i);
+    Packet {
+        vrf: 1,
+        tuple: FiveTuple {
+            protocol: 6,
+            src: IpAddr::V4(Ipv4Addr::from(r as u32)),
+            src_port: (r >> 32) as u16,
+            dst: "10.96.0.10".parse().unwrap(),
+            dst_port: 80,
+        },
+        tcp_flags: 0,
+    }
+}
+
+fn table(capacity: usize) -> FlowTable {
+    let mut t = FlowTable::new(capacity, 180).unwrap();
+    let selector = Selector::new(
+        Algorithm::Maglev {
+            table_size: MAGLEV_DEFAULT_SIZE,
+        },
+        backends(100),
+    )
+    .unwrap();
+    t.map_port(
+        1,
+        "10.96.0.10".parse().unwrap(),
+        6,
+        80,
+        PortMap {
+            target_port: 8080,
+            selector,
+        },
+    );
+    t
+}
+
+#[divan::bench(args = [100, 1000])]
+fn maglev_build_65537(bencher: divan::Bencher, n: u32) {
+    let members = backends(n);
+    bencher.bench_local(|| Maglev::new(members.clone(), MAGLEV_DEFAULT_SIZE).unwrap());
+}
+
+/// Lookups of established flows in a table of 1,000,000 flows (500,000
+/// connections), one core, random order.
+#[divan::bench(sample_count = 20)]
+fn established_lookup_1m_flows(bencher: divan::Bencher) {
+    const CONNECTIONS: u64 = 500_000;
+    let t = table(1_200_000);
+    for i in 0..CONNECTIONS {
+        assert!(t.process(&packet(i), 0).created);
+    }
+    assert_eq!(t.len(), 1_000_000);
+    let order: Vec<Packet> = (0..100_000u64)
+        .map(|i| packet(mix(i ^ 0xabcd) % CONNECTIONS))
+        .collect();
+    bencher
+        .counter(divan::counter::ItemsCount::new(order.len()))
+        .bench_local(|| {
+            let mut nat = 0u32;
+            for p in &order {
+                nat += (t.process(p, 1).action == cn2_core::flow::Action::Nat) as u32;
+            }
+            nat
+        });
+}
+
+/// Lookups of established flows in the same 1,000,000-flow table, over a
+/// hot set of 4,096 connections (traffic with locality: packets of active
+/// connections arrive in trains).
+#[divan::bench(sample_count = 20)]
+fn established_lookup_hot_set(bencher: divan::Bencher) {
+    const CONNECTIONS: u64 = 500_000;
+    let t = table(1_200_000);
+    for i in 0..CONNECTIONS {
+        t.process(&packet(i), 0);
+    }
+    let order: Vec<Packet> = (0..100_000u64).map(|i| packet(mix(i) % 4096)).collect();
+    bencher
+        .counter(divan::counter::ItemsCount::new(order.len()))
+        .bench_local(|| {
+            let mut nat = 0u32;
+            for p in &order {
+                nat += (t.process(p, 1).action == cn2_core::flow::Action::Nat) as u32;
+            }
+            nat
+        });
+}
+
+/// New connections: forward and reverse flow with NAT, member chosen by Maglev.
+#[divan::bench(sample_count = 20)]
+fn new_flow_setup(bencher: divan::Bencher) {
+    const N: u64 = 100_000;
+    bencher
+        .counter(divan::counter::ItemsCount::new(N as usize))
+        .with_inputs(|| table(2 * N as usize + 2))
+        .bench_local_values(|t| {
+            for i in 0..N {
+                t.process(&packet(i), 0);
+            }
+            t
+        });
+}

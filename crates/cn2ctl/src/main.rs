@@ -150,7 +150,7 @@ fn flow(
     let default_vrf = routes
         .routes
         .first()
-        .map_or_else(|| "pod-network".to_string(), |r| r.vrf.clone());
+        .map_or_else(|| "pod-network".to_string(), |r| r.vrf.to_string());
     let vrf_name = nt.vrf_for(routes, &dst.ip(), &default_vrf);
     // A VRF without FloatingIP routes on this node gets the next number: no
     // service is mapped there, so its traffic is forwarded untranslated.

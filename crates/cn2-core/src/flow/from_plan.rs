@@ -34,8 +34,8 @@ impl NodeTable {
         routes
             .routes
             .iter()
-            .find(|r| r.prefix == p32 || r.prefix == p128)
-            .map_or_else(|| default_vrf.to_string(), |r| r.vrf.clone())
+            .find(|r| *r.prefix == *p32 || *r.prefix == *p128)
+            .map_or_else(|| default_vrf.to_string(), |r| r.vrf.to_string())
     }
 }
 
@@ -49,7 +49,7 @@ pub fn node_table(
     let Some(routes) = plan.nodes.iter().find(|n| n.name == node) else {
         return Ok(None);
     };
-    let mut vrfs: Vec<String> = routes.routes.iter().map(|r| r.vrf.clone()).collect();
+    let mut vrfs: Vec<String> = routes.routes.iter().map(|r| r.vrf.to_string()).collect();
     vrfs.sort();
     vrfs.dedup();
     let mut table = FlowTable::new(capacity, idle_timeout)?;
@@ -71,7 +71,7 @@ pub fn node_table(
             {
                 let vrf = vrfs
                     .iter()
-                    .position(|v| *v == r.vrf)
+                    .position(|v| **v == *r.vrf)
                     .expect("collected above") as u32
                     + 1;
                 table.add_floating_ip(vrf, fip.address);

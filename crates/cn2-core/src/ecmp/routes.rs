@@ -128,6 +128,9 @@ fn prefix(a: &IpAddr) -> String {
     }
 }
 
+/// What makes two members the same path: address, interface and node.
+type MemberKey<'a> = (IpAddr, Option<String>, &'a str);
+
 /// A member as route computation needs it, prepared once per FloatingIP.
 struct PreparedMember<'a> {
     node: &'a str,
@@ -164,7 +167,7 @@ pub fn node_routes(
             .or_insert_with(|| Arc::from(s))
             .clone()
     };
-    let mut sets: FxHashMap<Vec<(IpAddr, Option<String>, &str)>, usize> = FxHashMap::default();
+    let mut sets: FxHashMap<Vec<MemberKey>, usize> = FxHashMap::default();
     let mut prepared: Vec<PreparedFip> = fips
         .iter()
         .map(|f| {
@@ -177,7 +180,7 @@ pub fn node_routes(
                 .filter(|m| seen.insert((m.address, m.interface_id())))
                 .filter(|m| m.node.is_some())
                 .collect();
-            let key: Vec<(IpAddr, Option<String>, &str)> = chosen
+            let key: Vec<MemberKey> = chosen
                 .iter()
                 .map(|m| (m.address, m.interface_id(), m.node.as_deref().unwrap_or("")))
                 .collect();

@@ -417,18 +417,12 @@ impl FlowTable {
                 (fwd, rev)
             }
         };
-        if self.count.fetch_add(2, Ordering::AcqRel) + 2 > self.capacity {
-            self.count.fetch_sub(2, Ordering::AcqRel);
-            return Verdict::drop(DropReason::FlowTableFull);
-        }
         {
             let mut shard = self.shards[shard_of(&key)]
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
             if let Some(existing) = shard.flows.get(&key).copied() {
                 // Another thread created it first: use that one.
-                drop(shard);
-                self.count.fetch_sub(2, Ordering::AcqRel);
                 return Verdict {
                     action: existing.action,
                     drop_reason: None,
@@ -436,6 +430,12 @@ impl FlowTable {
                     reverse: None,
                     created: false,
                 };
+            }
+            // Capacity is reserved only for a flow that is really new, under
+            // the shard's lock, so racing duplicates never count.
+            if self.count.fetch_add(2, Ordering::AcqRel) + 2 > self.capacity {
+                self.count.fetch_sub(2, Ordering::AcqRel);
+                return Verdict::drop(DropReason::FlowTableFull);
             }
             shard.flows.insert(key, fwd);
         }

@@ -119,6 +119,11 @@ impl<S: Store> Allocator<S> {
         Ok(())
     }
 
+    /// Makes room for `additional` more owners without rehashing.
+    pub fn reserve(&mut self, additional: usize) {
+        self.owners.reserve(additional);
+    }
+
     /// Whether no owner holds anything (stored allocations of undefined
     /// pools included).
     pub fn is_empty(&self) -> bool {

@@ -86,6 +86,8 @@ struct Work<'a> {
 /// Plans every service of the inventory, allocating through `alloc`.
 pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan, PlanError> {
     register_pools(inv, alloc)?;
+    // A ClusterIP and an external address per family, at most.
+    alloc.reserve(inv.services.len() * 2);
     let mut selectors = ExternalSelectors::new(inv);
     let mut work: Vec<Work> = inv
         .services
@@ -233,24 +235,26 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
     let announcements = announce_all(inv, &mut work);
     let mut services: Vec<ServicePlan> = work
         .into_iter()
-        .map(|w| ServicePlan {
-            namespace: w.svc.metadata.namespace.clone(),
-            name: w.svc.metadata.name.clone(),
-            kind: w.addr.kind.as_str().to_string(),
-            cluster_ips: w.cluster_ips,
-            external_network: w.external_network,
-            address_pool: w.address_pool,
-            external_ips: w.external_ips,
-            lb_algorithm: w.lb_algorithm,
-            load_balancer: w.objects.as_ref().map(|o| o.load_balancer.clone()),
-            instance_ips: w
-                .objects
-                .as_ref()
-                .map(|o| o.instance_ips.clone())
-                .unwrap_or_default(),
-            floating_ips: w.objects.map(|o| o.floating_ips).unwrap_or_default(),
-            pending: (!w.pending.is_empty()).then(|| w.pending.join("; ")),
-            warnings: w.warnings,
+        .map(|w| {
+            let (load_balancer, instance_ips, floating_ips) = match w.objects {
+                Some(o) => (Some(o.load_balancer), o.instance_ips, o.floating_ips),
+                None => (None, Vec::new(), Vec::new()),
+            };
+            ServicePlan {
+                namespace: w.svc.metadata.namespace.clone(),
+                name: w.svc.metadata.name.clone(),
+                kind: w.addr.kind.as_str().to_string(),
+                cluster_ips: w.cluster_ips,
+                external_network: w.external_network,
+                address_pool: w.address_pool,
+                external_ips: w.external_ips,
+                lb_algorithm: w.lb_algorithm,
+                load_balancer,
+                instance_ips,
+                floating_ips,
+                pending: (!w.pending.is_empty()).then(|| w.pending.join("; ")),
+                warnings: w.warnings,
+            }
         })
         .collect();
     services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));

@@ -270,20 +270,15 @@ pub unsafe extern "C" fn cn2_cluster_plan_json(
     out: *mut *mut c_char,
     out_len: *mut usize,
 ) -> cn2_result {
-    guard_result(|| {
-        // SAFETY: checked for NULL; a live handle per the caller.
-        let c = unsafe { cluster.as_ref() }.ok_or(cn2_result::CN2_NULL_PARAMETER)?;
-        if out.is_null() || out_len.is_null() {
-            return Err(cn2_result::CN2_NULL_PARAMETER);
-        }
-        let mut st = c.lock();
-        let inv = Inventory::resolve(&st.manifests()).map_err(|_| cn2_result::CN2_INTERNAL)?;
-        let alloc = st.alloc.get_or_insert_with(Allocator::in_memory);
-        let p = plan(&inv, alloc).map_err(|_| cn2_result::CN2_INTERNAL)?;
-        // SAFETY: both pointers checked above.
-        unsafe { give_string(p.to_json(), out, out_len) };
-        Ok(())
-    })
+    // SAFETY: forwarded from the caller's guarantees.
+    unsafe {
+        with_string_out(cluster, out, out_len, |st| {
+            let inv = Inventory::resolve(&st.manifests()).map_err(|_| cn2_result::CN2_INTERNAL)?;
+            let alloc = st.alloc.get_or_insert_with(Allocator::in_memory);
+            let p = plan(&inv, alloc).map_err(|_| cn2_result::CN2_INTERNAL)?;
+            Ok(p.to_json())
+        })
+    }
 }
 
 /// Writes the errors (and warnings) of the handle's last apply or delete to a
@@ -298,15 +293,30 @@ pub unsafe extern "C" fn cn2_cluster_last_error(
     out: *mut *mut c_char,
     out_len: *mut usize,
 ) -> cn2_result {
+    // SAFETY: forwarded from the caller's guarantees.
+    unsafe { with_string_out(cluster, out, out_len, |st| Ok(st.last_error.clone())) }
+}
+
+/// Runs `make` on the locked state of `cluster` and hands its string to C
+/// through `out` / `out_len`, checking every pointer first.
+///
+/// # Safety
+/// `cluster` must be NULL or a live handle; `out` and `out_len` NULL or writable.
+unsafe fn with_string_out(
+    cluster: *const cn2_cluster,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+    make: impl FnOnce(&mut State) -> Result<String, cn2_result>,
+) -> cn2_result {
     guard_result(|| {
         // SAFETY: checked for NULL; a live handle per the caller.
         let c = unsafe { cluster.as_ref() }.ok_or(cn2_result::CN2_NULL_PARAMETER)?;
         if out.is_null() || out_len.is_null() {
             return Err(cn2_result::CN2_NULL_PARAMETER);
         }
-        let msg = c.lock().last_error.clone();
+        let text = make(&mut c.lock())?;
         // SAFETY: both pointers checked above.
-        unsafe { give_string(msg, out, out_len) };
+        unsafe { give_string(text, out, out_len) };
         Ok(())
     })
 }

@@ -7,15 +7,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Deserializer};
 
 use crate::model::ObjectMeta;
+use crate::model::kinds::nullable;
 use crate::select::LabelSelector;
-
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
-}
 
 /// A node selector given as a label map, or as `""` / `{}` for every node.
 fn label_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {

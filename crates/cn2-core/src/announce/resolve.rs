@@ -136,15 +136,7 @@ impl AnnounceConfig {
         let mut l2_adverts = Vec::new();
         let mut bgp_adverts = Vec::new();
         for d in documents {
-            let err = |message: String| ModelError::Reference {
-                place: Box::new(Place {
-                    file: d.source.file.clone(),
-                    document: d.source.document,
-                    kind: d.object.kind().to_string(),
-                    name: d.object.display_name(),
-                }),
-                message,
-            };
+            let err = |message: String| reference(d, message);
             match &d.object {
                 Object::NetworkLoadBalancerConfig(k) => {
                     if let Some(prev) = kontena_seen {
@@ -245,15 +237,7 @@ impl AnnounceConfig {
         }
         for (is_bgp, list) in [(false, &l2_adverts), (true, &bgp_adverts)] {
             for (d, a) in list {
-                let err = |message: String| ModelError::Reference {
-                    place: Box::new(Place {
-                        file: d.source.file.clone(),
-                        document: d.source.document,
-                        kind: d.object.kind().to_string(),
-                        name: d.object.display_name(),
-                    }),
-                    message,
-                };
+                let err = |message: String| reference(d, message);
                 let pool_sel = compile_all(
                     &a.spec.ip_address_pool_selectors,
                     "spec.ipAddressPoolSelectors",
@@ -294,6 +278,19 @@ impl AnnounceConfig {
             }
         }
         Ok(cfg)
+    }
+}
+
+/// An error about a configuration object, naming its file, document and name.
+fn reference(d: &Document, message: String) -> ModelError {
+    ModelError::Reference {
+        place: Box::new(Place {
+            file: d.source.file.clone(),
+            document: d.source.document,
+            kind: d.object.kind().to_string(),
+            name: d.object.display_name(),
+        }),
+        message,
     }
 }
 

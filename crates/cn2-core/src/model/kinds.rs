@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use crate::ipam::Cidr;
 
 /// Deserialises `null` as the type's default.
-fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Default + Deserialize<'de>,

@@ -15,8 +15,10 @@
 //!   FloatingIPs with port maps.
 //! * [`plan`] — the plan: what the system does with every service.
 //! * [`announce`] — address pools, layer-2 ownership and BGP announcements.
+//! * [`cni`] — the CNI protocol shared by the `cn2` and `cn2-ipam` plugins.
 
 pub mod announce;
+pub mod cni;
 pub mod ecmp;
 pub mod flow;
 pub mod ipam;

@@ -40,6 +40,7 @@ impl Plugin for IpamPlugin {
         let mut store = open(&cfg, req, true)?.expect("created");
         store.set_step_delay(self.step_delay);
         let addrs = store.add(&owner, &cfg.sets, &cfg.requested)?;
+        store.close()?;
         let mut result = CniResult {
             routes: cfg.routes.clone(),
             dns: cfg.dns.clone().unwrap_or_default(),
@@ -61,6 +62,7 @@ impl Plugin for IpamPlugin {
         let owner = owner(req)?;
         if let Some(mut store) = open(&cfg, req, false)? {
             store.release(&owner)?;
+            store.close()?;
         }
         Ok(())
     }
@@ -131,6 +133,7 @@ impl Plugin for IpamPlugin {
                     .iter()
                     .any(|a| a.container_id == o.container_id() && a.ifname == o.ifname())
             })?;
+            store.close()?;
         }
         Ok(())
     }

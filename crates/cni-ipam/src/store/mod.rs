@@ -3,34 +3,45 @@
 //! # Layout
 //!
 //! ```text
-//! <dataDir>/<network>/            0700
-//!     lock                        0600, flock()ed for every operation
-//!     owner:<containerID>:<ifname> a reservation record (JSON: containerID, ifname, ips)
-//!     10.10.0.5                   the same inode as the owner file (a hard link)
-//!     fd00:10::5                  another hard link, for a second range set
-//!     last.<set>                  the last address handed out from range set <set>
-//!     .pending                    only while an ADD is in progress
+//! <dataDir>/<network>/              0700
+//!     lock                          0600, flock()ed for every operation
+//!     owner:<containerID>:<ifname>  -> 10.10.0.5,fd00:10::5    (symlink: the owner's addresses)
+//!     10.10.0.5                     -> owner:<containerID>:<ifname>
+//!     fd00:10::5                    -> owner:<containerID>:<ifname>
+//!     last.<set>                    0600, the last address handed out from range set <set>
+//!     .pending                      -> owner:<containerID>:<ifname> 10.10.0.5,fd00:10::5
+//!                                   (only while an ADD is in progress)
 //! ```
 //!
-//! A reservation is **one inode** with several names: the owner file (the
-//! owner → addresses index, so DEL and CHECK open one file whatever the
-//! number of reservations) and one name per address (so "is this address
-//! taken?" is one `lstat`). An address name counts as taken only while the
-//! owner file its record names is the same inode; anything else is debris
-//! from a crash and is reclaimed.
+//! Records are **symbolic links** whose targets carry the data; they are
+//! never followed. Creating a symlink is atomic (it exists with its whole
+//! target or not at all), and a symlink is pure metadata, so a record can
+//! never be seen half-written or empty, and a single directory `fsync`
+//! makes a whole operation durable. (Symlinks have no permission bits of
+//! their own; the 0700 directory keeps them private.)
+//!
+//! The owner link is the owner → addresses index: DEL and CHECK read one
+//! link whatever the number of reservations. An address link answers "is
+//! this address taken?" with one `readlink`; it counts only while the owner
+//! link it names lists it back. Anything else is debris from a crash and is
+//! reclaimed, never counted as used.
 //!
 //! # Crash safety
 //!
-//! ADD writes the record to `.pending`, `fsync`s it, links it under each
-//! address name and under the owner name, then removes `.pending` (the
-//! commit point) and `fsync`s the directory. A process that dies anywhere
-//! before the commit leaves `.pending` behind; the next operation on the
-//! network, holding the lock, rolls it back: every name that is the same
-//! inode as `.pending` is removed. `.pending` is only linked after its
-//! content is complete and durable, so a record is never seen half-written.
-//! DEL removes the address names first, then the owner file; a DEL cut short
-//! leaves an owner file whose addresses are no longer linked, which CHECK
+//! ADD first creates `.pending` (the intent: owner and addresses), then the
+//! address links, then the owner link, and finally removes `.pending`: that
+//! removal is the commit point. A process that dies before it leaves
+//! `.pending` behind; the next operation on the network, holding the lock,
+//! rolls the ADD back (removes the address and owner links `.pending`
+//! names). DEL removes the address links first, then the owner link; a DEL
+//! cut short leaves an owner link whose addresses are gone, which CHECK
 //! reports, ADD repairs and a repeated DEL finishes.
+//!
+//! Every change is made durable with one `fsync` of the directory before the
+//! plugin answers. It is issued after the lock is released, so concurrent
+//! callers share journal commits instead of queueing behind each other's
+//! `fsync`; the file system commits directory operations in order, so an
+//! operation that saw another's changes is never durable without them.
 //!
 //! # Concurrency
 //!
@@ -40,29 +51,33 @@
 //! # Cost
 //!
 //! ADD probes candidate addresses after the last one handed out (host-local's
-//! round-robin order), one `lstat` each; with round-robin order the first
+//! round-robin order), one `readlink` each; in round-robin order the first
 //! candidate is almost always free, so ADD does not slow down as
-//! reservations accumulate. DEL and CHECK read one record. GC and STATUS
+//! reservations accumulate. DEL and CHECK read one owner link. GC and STATUS
 //! scan the directory.
+//!
+//! # Foreign files
+//!
+//! A regular file named like an address (host-local's format, for a network
+//! moved from host-local to cn2-ipam) is respected as a reservation of
+//! someone else, unless it is empty (host-local's crash debris).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, symlink};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cn2_core::cni::{CniError, is_valid_name, validate_ifname};
 use cn2_core::ipam::addr_to_u128;
-use serde::{Deserialize, Serialize};
 
 use crate::config::RangeSet;
 
 const LOCK: &str = "lock";
 const PENDING: &str = ".pending";
 const OWNER_PREFIX: &str = "owner:";
-const MAX_RECORD: u64 = 64 * 1024;
 
 /// Errors of the reservation store.
 #[derive(Debug, thiserror::Error)]
@@ -180,26 +195,29 @@ impl Owner {
         &self.ifname
     }
 
-    fn file_name(&self) -> String {
-        // Neither part may contain ':' or '/', so the name is unambiguous and
-        // a single path component.
+    /// The owner link's name. Neither part may contain `:` or `/`, so the
+    /// name is unambiguous and a single path component.
+    fn link_name(&self) -> String {
         format!("{OWNER_PREFIX}{}:{}", self.container_id, self.ifname)
     }
-}
 
-/// The content of a reservation (the owner file and its address links).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Record {
-    #[serde(rename = "containerID")]
-    container_id: String,
-    ifname: String,
-    ips: Vec<IpAddr>,
-}
-
-impl Record {
-    fn owner(&self) -> Option<Owner> {
-        Owner::new(&self.container_id, &self.ifname).ok()
+    /// The owner of an owner link's name.
+    fn from_link_name(name: &str) -> Option<Owner> {
+        let rest = name.strip_prefix(OWNER_PREFIX)?;
+        let (cid, ifname) = rest.split_once(':')?;
+        Owner::new(cid, ifname).ok()
     }
+}
+
+fn join_ips(ips: &[IpAddr]) -> String {
+    ips.iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_ips(text: &str) -> Option<Vec<IpAddr>> {
+    text.split(',').map(|a| a.parse().ok()).collect()
 }
 
 /// What an owner holds, as found on disk.
@@ -207,19 +225,24 @@ impl Record {
 pub enum Holding {
     /// No reservation.
     Absent,
-    /// A complete reservation: every address is linked to the owner's record.
+    /// A complete reservation: every address links back to the owner.
     Held(Vec<IpAddr>),
-    /// A record whose addresses are not all linked (a DEL cut short, or a
-    /// damaged directory); the addresses that are still linked are listed.
+    /// An owner link whose addresses do not all link back (a DEL cut short,
+    /// or a damaged directory); the addresses that still do are listed.
     Damaged(Vec<IpAddr>),
 }
 
 /// One network's reservations, locked for the lifetime of the value.
+///
+/// Changes are made durable by [`NetworkStore::close`], which releases the
+/// lock and then `fsync`s the directory; dropping the value does the same,
+/// ignoring errors.
 #[derive(Debug)]
 pub struct NetworkStore {
     dir: PathBuf,
     dir_handle: File,
-    _lock: File,
+    lock: Option<File>,
+    dirty: bool,
     step_delay: Option<Duration>,
 }
 
@@ -265,21 +288,12 @@ impl NetworkStore {
             .mode(0o600)
             .open(&lock_path)
             .map_err(io("open", &lock_path))?;
-        loop {
-            // SAFETY: flock on a descriptor we own; no memory is involved.
-            let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                break;
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != ErrorKind::Interrupted {
-                return Err(io("lock", &lock_path)(e));
-            }
-        }
+        flock(&lock, libc::LOCK_EX).map_err(io("lock", &lock_path))?;
         let mut store = NetworkStore {
             dir,
             dir_handle,
-            _lock: lock,
+            lock: Some(lock),
+            dirty: false,
             step_delay: None,
         };
         store.recover()?;
@@ -297,6 +311,23 @@ impl NetworkStore {
         self.step_delay = delay;
     }
 
+    /// Releases the lock, then makes every change durable (one directory
+    /// `fsync`, shared with concurrent callers' journal commits).
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        if let Some(lock) = self.lock.take() {
+            // Closing the descriptor releases the lock.
+            drop(lock);
+        }
+        if std::mem::take(&mut self.dirty) {
+            self.dir_handle.sync_all().map_err(io("fsync", &self.dir))?;
+        }
+        Ok(())
+    }
+
     fn step(&self) {
         if let Some(d) = self.step_delay {
             std::thread::sleep(d);
@@ -307,43 +338,52 @@ impl NetworkStore {
         self.dir.join(name)
     }
 
-    fn sync_dir(&self) -> Result<(), StoreError> {
-        self.dir_handle.sync_all().map_err(io("fsync", &self.dir))
-    }
-
-    fn lstat(&self, name: &str) -> Result<Option<fs::Metadata>, StoreError> {
+    /// What the name `name` is: absent, one of our links (with its target),
+    /// or a file we did not write.
+    fn entry(&self, name: &str) -> Result<Entry, StoreError> {
         let p = self.path(name);
-        match fs::symlink_metadata(&p) {
-            Ok(m) => Ok(Some(m)),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io("stat", &p)(e)),
+        match fs::read_link(&p) {
+            Ok(t) => Ok(Entry::Link(
+                t.into_os_string().into_string().unwrap_or_default(),
+            )),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Entry::Absent),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // Not a symlink: a file we did not write.
+                let m = fs::symlink_metadata(&p).map_err(io("stat", &p))?;
+                if m.is_file() && m.len() == 0 {
+                    Ok(Entry::Empty)
+                } else {
+                    Ok(Entry::Foreign)
+                }
+            }
+            Err(e) => Err(io("readlink", &p)(e)),
         }
     }
 
-    fn read_record(&self, name: &str) -> Option<Record> {
-        let mut buf = Vec::new();
-        File::open(self.path(name))
-            .ok()?
-            .take(MAX_RECORD)
-            .read_to_end(&mut buf)
-            .ok()?;
-        serde_json::from_slice(&buf).ok()
+    fn link(&mut self, target: &str, name: &str) -> Result<(), StoreError> {
+        let p = self.path(name);
+        self.dirty = true;
+        symlink(target, &p).map_err(io("link", &p))
     }
 
-    fn remove(&self, name: &str) -> Result<(), StoreError> {
+    fn remove(&mut self, name: &str) -> Result<(), StoreError> {
         let p = self.path(name);
         match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.dirty = true;
+                Ok(())
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io("remove", &p)(e)),
         }
     }
 
-    /// Removes `name` if it is the inode `ino`.
-    fn remove_if_same(&self, name: &str, ino: u64) -> Result<bool, StoreError> {
-        match self.lstat(name)? {
-            Some(m) if m.ino() == ino => {
-                self.remove(name)?;
+    /// Removes the address link `addr` if it names `owner_link`.
+    fn remove_if_owned(&mut self, addr: &IpAddr, owner_link: &str) -> Result<bool, StoreError> {
+        let name = addr.to_string();
+        match self.entry(&name)? {
+            Entry::Link(t) if t == owner_link => {
+                self.remove(&name)?;
                 Ok(true)
             }
             _ => Ok(false),
@@ -352,47 +392,53 @@ impl NetworkStore {
 
     /// Rolls back an ADD that did not reach its commit point.
     fn recover(&mut self) -> Result<bool, StoreError> {
-        let Some(meta) = self.lstat(PENDING)? else {
-            return Ok(false);
+        let target = match self.entry(PENDING)? {
+            Entry::Absent => return Ok(false),
+            Entry::Link(t) => t,
+            _ => String::new(),
         };
-        // `.pending` is linked elsewhere only once its record is complete; an
-        // unreadable record therefore has no other names.
-        if let Some(rec) = self.read_record(PENDING) {
-            for ip in &rec.ips {
-                self.remove_if_same(&ip.to_string(), meta.ino())?;
+        if let Some((owner_link, ips)) = target.split_once(' ') {
+            // ADD releases an owner's old reservation before it writes
+            // `.pending`, so every link naming this owner is the failed ADD's.
+            for ip in parse_ips(ips).unwrap_or_default() {
+                self.remove_if_owned(&ip, owner_link)?;
             }
-            if let Some(owner) = rec.owner() {
-                self.remove_if_same(&owner.file_name(), meta.ino())?;
+            if Owner::from_link_name(owner_link).is_some() {
+                self.remove(owner_link)?;
             }
         }
         self.remove(PENDING)?;
-        self.sync_dir()?;
         Ok(true)
     }
 
-    /// Whether the address name `name` (with metadata `m`) is a live
-    /// reservation: a regular file whose record's owner file is the same inode.
-    fn is_live(&self, name: &str, m: &fs::Metadata) -> Result<bool, StoreError> {
-        if !m.file_type().is_file() {
-            // Not ours; never hand it out.
-            return Ok(true);
-        }
-        if m.nlink() < 2 {
-            return Ok(false);
-        }
-        let Some(owner) = self.read_record(name).and_then(|r| r.owner()) else {
-            return Ok(false);
+    /// Whether the address link `name` is a live reservation (its owner
+    /// link lists it back); `None` if it is debris.
+    fn live_owner(&self, name: &str, entry: &Entry) -> Result<Option<String>, StoreError> {
+        let Entry::Link(owner_link) = entry else {
+            return Ok(None);
         };
-        Ok(matches!(self.lstat(&owner.file_name())?, Some(o) if o.ino() == m.ino()))
+        if Owner::from_link_name(owner_link).is_none() {
+            return Ok(None);
+        }
+        match self.entry(owner_link)? {
+            Entry::Link(ips) if ips.split(',').any(|a| a == name) => Ok(Some(owner_link.clone())),
+            _ => Ok(None),
+        }
     }
 
     /// Whether `addr` can be taken; debris found under its name is removed.
-    fn take_if_free(&self, addr: &IpAddr) -> Result<bool, StoreError> {
+    fn take_if_free(&mut self, addr: &IpAddr) -> Result<bool, StoreError> {
         let name = addr.to_string();
-        match self.lstat(&name)? {
-            None => Ok(true),
-            Some(m) => {
-                if self.is_live(&name, &m)? {
+        let entry = self.entry(&name)?;
+        match entry {
+            Entry::Absent => Ok(true),
+            Entry::Foreign => Ok(false),
+            Entry::Empty => {
+                self.remove(&name)?;
+                Ok(true)
+            }
+            Entry::Link(_) => {
+                if self.live_owner(&name, &entry)?.is_some() {
                     Ok(false)
                 } else {
                     self.remove(&name)?;
@@ -404,23 +450,22 @@ impl NetworkStore {
 
     /// What `owner` holds.
     pub fn holding(&self, owner: &Owner) -> Result<Holding, StoreError> {
-        let name = owner.file_name();
-        let Some(meta) = self.lstat(&name)? else {
-            return Ok(Holding::Absent);
+        let link = owner.link_name();
+        let ips = match self.entry(&link)? {
+            Entry::Absent => return Ok(Holding::Absent),
+            Entry::Link(t) => match parse_ips(&t) {
+                Some(ips) => ips,
+                None => return Ok(Holding::Damaged(Vec::new())),
+            },
+            _ => return Ok(Holding::Damaged(Vec::new())),
         };
-        let Some(rec) = self.read_record(&name) else {
-            return Ok(Holding::Damaged(Vec::new()));
-        };
-        let mut linked = Vec::with_capacity(rec.ips.len());
-        for ip in &rec.ips {
-            if matches!(self.lstat(&ip.to_string())?, Some(m) if m.ino() == meta.ino()) {
+        let mut linked = Vec::with_capacity(ips.len());
+        for ip in &ips {
+            if matches!(self.entry(&ip.to_string())?, Entry::Link(t) if t == link) {
                 linked.push(*ip);
             }
         }
-        if rec.owner().as_ref() == Some(owner)
-            && linked.len() == rec.ips.len()
-            && !linked.is_empty()
-        {
+        if linked.len() == ips.len() && !linked.is_empty() {
             Ok(Holding::Held(linked))
         } else {
             Ok(Holding::Damaged(linked))
@@ -486,18 +531,10 @@ impl NetworkStore {
                 reason: "no configured range contains it".into(),
             });
         }
-        let record = Record {
-            container_id: owner.container_id.clone(),
-            ifname: owner.ifname.clone(),
-            ips: chosen.clone(),
-        };
-        match self.commit(owner, &record) {
-            Ok(()) => {}
-            Err(e) => {
-                // Undo whatever part of the reservation was made.
-                let _ = self.recover();
-                return Err(e);
-            }
+        if let Err(e) = self.commit(owner, &chosen) {
+            // Undo whatever part of the reservation was made.
+            let _ = self.recover();
+            return Err(e);
         }
         for (idx, a) in chosen.iter().enumerate() {
             self.write_hint(idx, a);
@@ -505,33 +542,21 @@ impl NetworkStore {
         Ok(chosen)
     }
 
-    fn commit(&mut self, owner: &Owner, record: &Record) -> Result<(), StoreError> {
-        let pending = self.path(PENDING);
-        let mut bytes = serde_json::to_vec(record).expect("records serialise");
-        bytes.push(b'\n');
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&pending)
-            .map_err(io("create", &pending))?;
+    fn commit(&mut self, owner: &Owner, ips: &[IpAddr]) -> Result<(), StoreError> {
+        let owner_link = owner.link_name();
+        let list = join_ips(ips);
+        self.link(&format!("{owner_link} {list}"), PENDING)?;
         self.step();
-        f.write_all(&bytes).map_err(io("write", &pending))?;
-        f.sync_all().map_err(io("fsync", &pending))?;
-        drop(f);
-        self.step();
-        for ip in &record.ips {
-            let target = self.path(&ip.to_string());
-            fs::hard_link(&pending, &target).map_err(io("link", &target))?;
+        for ip in ips {
+            self.link(&owner_link, &ip.to_string())?;
             self.step();
         }
-        let target = self.path(&owner.file_name());
-        fs::hard_link(&pending, &target).map_err(io("link", &target))?;
+        self.link(&list, &owner_link)?;
         self.step();
         // The commit point: from here on the reservation stands.
-        fs::remove_file(&pending).map_err(io("remove", &pending))?;
+        self.remove(PENDING)?;
         self.step();
-        self.sync_dir()
+        Ok(())
     }
 
     fn hint_name(idx: usize) -> String {
@@ -539,16 +564,14 @@ impl NetworkStore {
     }
 
     /// Records the last address handed out from set `idx`. A hint only
-    /// orders the search, so it is written without fsync and a torn or
-    /// missing hint is ignored.
+    /// orders the search, so a torn or missing hint is simply ignored.
     fn write_hint(&self, idx: usize, addr: &IpAddr) {
-        let path = self.path(&Self::hint_name(idx));
         let _ = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(path)
+            .open(self.path(&Self::hint_name(idx)))
             .and_then(|mut f| f.write_all(addr.to_string().as_bytes()));
     }
 
@@ -562,7 +585,7 @@ impl NetworkStore {
 
     /// The next free address of `set` after the last one handed out,
     /// wrapping around; `Exhausted` after one full turn.
-    fn probe(&self, idx: usize, set: &RangeSet) -> Result<IpAddr, StoreError> {
+    fn probe(&mut self, idx: usize, set: &RangeSet) -> Result<IpAddr, StoreError> {
         let fam = set.family();
         // Position: (range index, number); start after the hint when it is
         // in the set, else before the first address.
@@ -608,83 +631,79 @@ impl NetworkStore {
     /// Releases what `owner` holds; returns the addresses that were freed.
     /// Releasing nothing is not an error (DEL is idempotent).
     pub fn release(&mut self, owner: &Owner) -> Result<Vec<IpAddr>, StoreError> {
-        let name = owner.file_name();
-        let Some(meta) = self.lstat(&name)? else {
-            return Ok(Vec::new());
+        let link = owner.link_name();
+        let ips = match self.entry(&link)? {
+            Entry::Absent => return Ok(Vec::new()),
+            Entry::Link(t) => parse_ips(&t).unwrap_or_default(),
+            _ => Vec::new(),
         };
         let mut freed = Vec::new();
-        if let Some(rec) = self.read_record(&name) {
-            for ip in &rec.ips {
-                if self.remove_if_same(&ip.to_string(), meta.ino())? {
-                    freed.push(*ip);
-                }
+        for ip in &ips {
+            if self.remove_if_owned(ip, &link)? {
+                freed.push(*ip);
             }
         }
-        self.remove(&name)?;
-        self.sync_dir()?;
+        self.remove(&link)?;
         Ok(freed)
     }
 
     /// Releases every reservation whose owner `keep` rejects, and removes
-    /// debris (address names without a live owner). Returns the number of
-    /// reservations released.
+    /// debris (address links without a live owner, owner links with a bad
+    /// name). Returns the number of reservations released.
     pub fn gc(&mut self, mut keep: impl FnMut(&Owner) -> bool) -> Result<usize, StoreError> {
         let mut released = 0;
         let mut addresses = Vec::new();
-        for (name, _) in self.entries()? {
-            if let Some(rest) = name.strip_prefix(OWNER_PREFIX) {
-                let owner = self.read_record(&name).and_then(|r| r.owner());
-                match owner {
-                    Some(o) if o.file_name()[OWNER_PREFIX.len()..] == *rest => {
+        for name in self.names()? {
+            if name.starts_with(OWNER_PREFIX) {
+                match Owner::from_link_name(&name) {
+                    Some(o) if o.link_name() == name => {
                         if !keep(&o) {
                             self.release(&o)?;
                             released += 1;
                         }
                     }
-                    _ => {
-                        // An owner file whose record does not name it: debris.
-                        self.remove(&name)?;
-                        released += 1;
-                    }
+                    _ => self.remove(&name)?,
                 }
             } else if name.parse::<IpAddr>().is_ok() {
                 addresses.push(name);
             }
         }
         for name in addresses {
-            if let Some(m) = self.lstat(&name)? {
-                if !self.is_live(&name, &m)? {
-                    self.remove(&name)?;
+            let entry = self.entry(&name)?;
+            match entry {
+                Entry::Empty => self.remove(&name)?,
+                Entry::Link(_) if self.live_owner(&name, &entry)?.is_none() => {
+                    self.remove(&name)?
                 }
+                _ => {}
             }
         }
-        self.sync_dir()?;
         Ok(released)
     }
 
-    fn entries(&self) -> Result<Vec<(String, ())>, StoreError> {
+    fn names(&self) -> Result<Vec<String>, StoreError> {
         let mut out = Vec::new();
         for e in fs::read_dir(&self.dir).map_err(io("read", &self.dir))? {
             let e = e.map_err(io("read", &self.dir))?;
-            if let Some(name) = e.file_name().to_str() {
-                out.push((name.to_string(), ()));
+            if let Ok(name) = e.file_name().into_string() {
+                out.push(name);
             }
         }
         Ok(out)
     }
 
-    /// Every live reservation: address and owner (a directory scan).
+    /// Every live reservation, address and owner, in address order (a
+    /// directory scan). Foreign reservations are not listed.
     pub fn reservations(&self) -> Result<Vec<(IpAddr, Owner)>, StoreError> {
         let mut out = Vec::new();
-        for (name, _) in self.entries()? {
+        for name in self.names()? {
             let Ok(addr) = name.parse::<IpAddr>() else {
                 continue;
             };
-            if let Some(m) = self.lstat(&name)? {
-                if self.is_live(&name, &m)? {
-                    if let Some(o) = self.read_record(&name).and_then(|r| r.owner()) {
-                        out.push((addr, o));
-                    }
+            let entry = self.entry(&name)?;
+            if let Some(owner) = self.live_owner(&name, &entry)? {
+                if let Some(o) = Owner::from_link_name(&owner) {
+                    out.push((addr, o));
                 }
             }
         }
@@ -692,15 +711,61 @@ impl NetworkStore {
         Ok(out)
     }
 
-    /// For each set, how many of its addresses are reserved (a directory scan).
+    /// For each set, how many of its addresses are taken, by live or
+    /// foreign reservations (a directory scan).
     pub fn usage(&self, sets: &[RangeSet]) -> Result<Vec<u128>, StoreError> {
         let mut used = vec![0u128; sets.len()];
-        for (addr, _) in self.reservations()? {
-            if let Some(i) = sets.iter().position(|s| s.range_for(&addr).is_some()) {
+        for name in self.names()? {
+            let Ok(addr) = name.parse::<IpAddr>() else {
+                continue;
+            };
+            let Some(i) = sets.iter().position(|s| s.range_for(&addr).is_some()) else {
+                continue;
+            };
+            let entry = self.entry(&name)?;
+            let taken = match entry {
+                Entry::Foreign => true,
+                Entry::Link(_) => self.live_owner(&name, &entry)?.is_some(),
+                _ => false,
+            };
+            if taken {
                 used[i] += 1;
             }
         }
         Ok(used)
+    }
+}
+
+impl Drop for NetworkStore {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+/// What a name in the network directory is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    /// Nothing.
+    Absent,
+    /// One of our links, with its target.
+    Link(String),
+    /// An empty regular file (debris of another tool).
+    Empty,
+    /// Any other file: someone else's; never touched, never handed out.
+    Foreign,
+}
+
+fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 

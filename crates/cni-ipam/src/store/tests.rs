@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::Range;
 use cn2_core::ipam::Cidr;
+use std::os::unix::fs::MetadataExt;
 
 fn set(subnet: &str) -> RangeSet {
     let subnet: Cidr = subnet.parse().unwrap();
@@ -83,33 +84,41 @@ fn exhaustion_requests_and_gc() {
 }
 
 #[test]
-fn an_interrupted_add_is_rolled_back() {
+fn an_interrupted_add_is_rolled_back_and_debris_is_reclaimed() {
     let tmp = tempfile::tempdir().unwrap();
     let sets = [set("10.0.0.0/29"), set("fd00::/120")];
     let dir = tmp.path().join("net");
     {
         let mut s = open(tmp.path());
         s.add(&owner(1), &sets, &[]).unwrap();
+        s.close().unwrap();
     }
-    // Simulate an ADD of c2 killed after linking its first address.
-    let rec = r#"{"containerID":"c2","ifname":"eth0","ips":["10.0.0.3","fd00::3"]}"#;
-    fs::write(dir.join(PENDING), rec).unwrap();
-    fs::hard_link(dir.join(PENDING), dir.join("10.0.0.3")).unwrap();
-    // And debris: an empty address file, and a record without an owner file.
+    // An ADD of c2 killed after linking its first address.
+    symlink("owner:c2:eth0 10.0.0.3,fd00::3", dir.join(PENDING)).unwrap();
+    symlink("owner:c2:eth0", dir.join("10.0.0.3")).unwrap();
+    // Debris: an empty file, and an address link whose owner link is gone.
     fs::write(dir.join("10.0.0.4"), "").unwrap();
-    fs::write(
-        dir.join("10.0.0.5"),
-        r#"{"containerID":"c7","ifname":"eth0","ips":["10.0.0.5"]}"#,
-    )
-    .unwrap();
+    symlink("owner:c7:eth0", dir.join("10.0.0.5")).unwrap();
+    // A foreign reservation (host-local's format) is respected.
+    fs::write(dir.join("10.0.0.6"), "abc\r\neth0").unwrap();
     let mut s = open(tmp.path());
-    assert!(!dir.join(PENDING).exists());
-    assert!(!dir.join("10.0.0.3").exists());
+    assert!(fs::symlink_metadata(dir.join(PENDING)).is_err());
+    assert!(fs::symlink_metadata(dir.join("10.0.0.3")).is_err());
     assert_eq!(s.holding(&owner(2)).unwrap(), Holding::Absent);
-    // Debris is not counted as used: the next ADDs get .3, .4, .5.
+    // Debris is not counted as used: the next ADDs get .3, .4, .5, then
+    // skip the foreign .6 and the held .2: the set is full.
+    assert_eq!(s.usage(&sets).unwrap(), vec![2, 1]);
     for (i, want) in [(3, "10.0.0.3"), (4, "10.0.0.4"), (5, "10.0.0.5")] {
         assert_eq!(s.add(&owner(i), &sets, &[]).unwrap()[0].to_string(), want);
     }
+    assert!(matches!(
+        s.add(&owner(6), &sets, &[]).unwrap_err(),
+        StoreError::Exhausted { .. }
+    ));
+    // GC keeps the foreign file.
+    s.gc(|_| false).unwrap();
+    assert!(s.reservations().unwrap().is_empty());
+    assert!(dir.join("10.0.0.6").exists());
 }
 
 #[test]
@@ -146,10 +155,16 @@ fn modes_are_private() {
     let data = tmp.path().join("data");
     let mut s = open(&data);
     s.add(&owner(1), &[set("10.0.0.0/29")], &[]).unwrap();
+    let mut files = 0;
     for e in fs::read_dir(data.join("net")).unwrap() {
         let m = e.unwrap().metadata().unwrap();
-        assert_eq!(m.mode() & 0o777, 0o600);
+        if m.is_file() {
+            assert_eq!(m.mode() & 0o777, 0o600);
+            files += 1;
+        }
     }
+    assert_eq!(files, 2); // lock and last.0
+    drop(s);
     assert_eq!(
         fs::metadata(data.join("net")).unwrap().mode() & 0o777,
         0o700

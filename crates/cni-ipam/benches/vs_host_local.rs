@@ -23,6 +23,8 @@ use cn2_core::ipam::Cidr;
 use cni_ipam::config::{Range, RangeSet};
 use cni_ipam::store::{NetworkStore, Owner};
 
+/// The plugin built with the bench profile; `$CN2_IPAM_BIN` overrides it
+/// (the bench script passes a stripped copy, as packages install it).
 const OURS: &str = env!("CARGO_BIN_EXE_cn2-ipam");
 const SEQ: usize = 200;
 const PAR_CALLERS: usize = 10;
@@ -111,7 +113,7 @@ fn main() {
     }
     let ours = Plugin {
         label: "cn2-ipam",
-        bin: PathBuf::from(OURS),
+        bin: std::env::var_os("CN2_IPAM_BIN").map_or_else(|| PathBuf::from(OURS), PathBuf::from),
         ipam_type: "cn2-ipam",
     };
     let theirs = Plugin {
@@ -209,6 +211,7 @@ fn main() {
     }
     let (full, empty) = (median(full), median(empty));
 
+    println!("{} against {}", ours.bin.display(), theirs.bin.display());
     println!(
         "state in {} ({SEQ} sequential operations per plugin, medians; {PAR_CALLERS} parallel callers × {PAR_EACH} ADDs, p50; a /16)\n",
         tmp.path().parent().unwrap().display()

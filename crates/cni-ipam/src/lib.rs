@@ -5,7 +5,8 @@
 //!
 //! * [`config`] — the `ipam` section: range sets, routes, `dataDir`,
 //!   `resolvConf`, static address requests.
-//! * [`store`] — the on-disk reservations, one directory per network.
+//! * [`store`] — the on-disk reservations, one directory per network; also
+//!   a [`cn2_core::ipam::Store`] for the core allocator ([`store::DiskStore`]).
 //! * [`plugin`] — the CNI verbs over the two, run by
 //!   [`cn2_core::cni::run`].
 

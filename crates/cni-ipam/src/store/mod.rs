@@ -647,6 +647,33 @@ impl NetworkStore {
         Ok(freed)
     }
 
+    /// Gives `owner` exactly `ips` (replacing what it held), without range
+    /// sets: for callers that decide addresses themselves, such as the
+    /// core allocator through [`DiskStore`]. Fails if an address is held
+    /// by another owner.
+    pub fn assign(&mut self, owner: &Owner, ips: &[IpAddr]) -> Result<(), StoreError> {
+        if self.holding(owner)? == Holding::Held(ips.to_vec()) {
+            return Ok(());
+        }
+        self.release(owner)?;
+        for a in ips {
+            if !self.take_if_free(a)? {
+                return Err(StoreError::Unavailable {
+                    address: *a,
+                    set: self.dir.display().to_string(),
+                });
+            }
+        }
+        if ips.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.commit(owner, ips) {
+            let _ = self.recover();
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Releases every reservation whose owner `keep` rejects, and removes
     /// debris (address links without a live owner, owner links with a bad
     /// name). Returns the number of reservations released.
@@ -768,6 +795,10 @@ fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
         }
     }
 }
+
+mod core_store;
+
+pub use core_store::DiskStore;
 
 #[cfg(test)]
 mod tests;

@@ -144,8 +144,12 @@ impl Environment {
     /// Reads and validates the environment through `var` (which returns a
     /// variable's value; an empty value counts as missing).
     ///
-    /// Errors are code 4, except an unknown `CNI_COMMAND`, also code 4, and
-    /// a missing container ID where one is required, code 4 as in `skel`.
+    /// Every error is code 4 (invalid environment), as in the reference
+    /// `skel`: a missing or unknown `CNI_COMMAND`, a variable the verb needs
+    /// that is missing (ADD and CHECK need `CNI_CONTAINERID`, `CNI_NETNS`,
+    /// `CNI_IFNAME`, `CNI_PATH`; DEL the same without `CNI_NETNS`; GC
+    /// `CNI_PATH`), an invalid container ID or interface name, or a
+    /// malformed `CNI_ARGS`.
     pub fn from_vars(var: &dyn Fn(&str) -> Option<String>) -> Result<Environment, CniError> {
         let get = |k: &str| var(k).filter(|v| !v.is_empty());
         let cmd_text = get("CNI_COMMAND")

@@ -171,6 +171,14 @@ fn cluster_api_from_c() {
     assert_eq!(json["services"].as_array().unwrap().len(), 3);
 }
 
+#[test]
+fn hot_path_from_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c("test_hotpath", dir.path());
+    let stdout = run_checked(&exe, &[]);
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
 /// The example program of `examples/c/` builds, runs and prints the plan.
 #[test]
 fn example_program_prints_the_plan() {

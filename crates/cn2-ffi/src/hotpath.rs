@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use cn2_core::ecmp::hash::{FLOW_SEED, hash_bits};
 use cn2_core::ecmp::{Algorithm, Backend, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
 use cn2_core::flow::{Action, DropReason, FlowTable, Packet, PortMap};
 
@@ -133,6 +134,17 @@ fn to_ip(a: &cn2_ip) -> Result<IpAddr, cn2_result> {
             a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3],
         ))),
         6 => Ok(IpAddr::V6(Ipv6Addr::from(a.bytes))),
+        _ => Err(cn2_result::CN2_INVALID_ARGUMENT),
+    }
+}
+
+/// The 128-bit form of an address, as the flow hash takes it (IPv4 mapped).
+#[inline]
+fn ip_bits(a: &cn2_ip) -> Result<u128, cn2_result> {
+    match a.family {
+        4 => Ok(0xffff_0000_0000
+            | u32::from_be_bytes([a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]]) as u128),
+        6 => Ok(u128::from_be_bytes(a.bytes)),
         _ => Err(cn2_result::CN2_INVALID_ARGUMENT),
     }
 }

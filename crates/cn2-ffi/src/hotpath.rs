@@ -261,10 +261,15 @@ pub unsafe extern "C" fn cn2_selector_select(
         if out.is_null() {
             return Err(cn2_result::CN2_NULL_PARAMETER);
         }
-        let b = s
-            .inner
-            .select(&to_tuple(t)?)
-            .ok_or(cn2_result::CN2_NOT_FOUND)?;
+        let h = hash_bits(
+            t.protocol,
+            ip_bits(&t.src)?,
+            t.src_port,
+            ip_bits(&t.dst)?,
+            t.dst_port,
+            FLOW_SEED,
+        );
+        let b = s.inner.select_hash(h).ok_or(cn2_result::CN2_NOT_FOUND)?;
         // SAFETY: checked above.
         unsafe { *out = from_backend(b) };
         Ok(())

@@ -336,7 +336,7 @@ impl Netlink for FakeHandle {
         self.with("set_sysctl", |w, fd| {
             let ns = w.ns.get_mut(&fd).unwrap();
             let parts: Vec<&str> = key.split('/').collect();
-            if let ["net", _, "conf", dev, _] = parts.as_slice() {
+            if let ["net", _, "conf" | "neigh", dev, _] = parts.as_slice() {
                 if *dev != "all"
                     && *dev != "default"
                     && !ns.links.iter().any(|l| l.link.name == *dev)

@@ -284,12 +284,17 @@ impl<S: System, I: Ipam> Cn2Plugin<S, I> {
         }
 
         // Host end: answer for the gateway, forward, route to the pod.
+        // Proxy answers go out at once (the default delays them by up to
+        // 0.8 s), and the host end's own IPv6 link-local address skips DAD.
         if has_v4 {
             host.set_sysctl(&format!("net/ipv4/conf/{host_name}/proxy_arp"), "1")?;
+            host.set_sysctl(&format!("net/ipv4/neigh/{host_name}/proxy_delay"), "0")?;
             host.set_sysctl("net/ipv4/ip_forward", "1")?;
         }
         if has_v6 {
+            host.set_sysctl(&format!("net/ipv6/conf/{host_name}/accept_dad"), "0")?;
             host.set_sysctl(&format!("net/ipv6/conf/{host_name}/proxy_ndp"), "1")?;
+            host.set_sysctl(&format!("net/ipv6/neigh/{host_name}/proxy_delay"), "0")?;
             host.set_sysctl("net/ipv6/conf/all/forwarding", "1")?;
         }
         host.set_up(hl.index)?;

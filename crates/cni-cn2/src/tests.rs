@@ -117,6 +117,13 @@ fn add_wires_both_ends() {
         host.sysctls[&format!("net/ipv6/conf/{host_name}/proxy_ndp")],
         "1"
     );
+    for key in [
+        format!("net/ipv4/neigh/{host_name}/proxy_delay"),
+        format!("net/ipv6/neigh/{host_name}/proxy_delay"),
+        format!("net/ipv6/conf/{host_name}/accept_dad"),
+    ] {
+        assert_eq!(host.sysctls[&key], "0", "{key}");
+    }
     assert_eq!(host.sysctls["net/ipv4/ip_forward"], "1");
     assert_eq!(host.sysctls["net/ipv6/conf/all/forwarding"], "1");
 

@@ -31,13 +31,19 @@ pub fn can_run(test: &str, tools: &[(&str, &str)]) -> bool {
     match reason {
         None => true,
         Some(r) => {
-            if std::env::var("CN2_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
-                panic!("CN2_REQUIRE_ROOT_TESTS=1 but {test} cannot run: {r}");
-            }
-            eprintln!("skipping {test}: {r}");
+            skip(test, &r);
             false
         }
     }
+}
+
+/// Prints why `test` does not run; panics instead under
+/// `CN2_REQUIRE_ROOT_TESTS=1`.
+pub fn skip(test: &str, reason: &str) {
+    if std::env::var("CN2_REQUIRE_ROOT_TESTS").as_deref() == Ok("1") {
+        panic!("CN2_REQUIRE_ROOT_TESTS=1 but {test} cannot run: {reason}");
+    }
+    eprintln!("skipping {test}: {reason}");
 }
 
 /// The tools every root test needs, with their Debian packages.

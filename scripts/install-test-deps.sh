@@ -10,6 +10,13 @@ packages=(
     iputils-ping    # reachability checks between test namespaces
     valgrind        # the C API tests run under it
     pkg-config      # the C API's pkg-config file is tested
+    containernetworking-plugins # reference CNI plugins (host-local, ptp, bridge, tuning, portmap)
+    golang-go       # builds the libcni driver of the CNI interop tests
+    golang-github-appc-cni-dev  # the real libcni, built offline from /usr/share/gocode
+    iptables        # the reference portmap plugin in the libcni conflist test
+    podman          # a real runtime with its CNI backend (cn2 podman test)
+    runc            # podman's OCI runtime in that test
+    busybox-static  # the rootfs of the podman test's containers
 )
 
 missing=()

@@ -5,12 +5,20 @@
 //! the verb) and the whole network configuration on stdin. ADD answers with
 //! a result in the request's version; the other verbs answer with nothing.
 //! An IPAM error object is passed on with its code, message and details.
+//!
+//! [`Delegate`] makes one exception: `cn2-ipam`, the IPAM plugin built from
+//! this workspace, runs inside the `cn2` process. It is the same code, on the
+//! same store (`dataDir`, with the same locks), as the `cn2-ipam` binary, so
+//! attachments made either way are one set of reservations; what is saved
+//! is a process start per verb. Every other `ipam.type` is executed from
+//! `CNI_PATH`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
-use cn2_core::cni::{CniError, CniResult, Command, Request};
+use cn2_core::cni::{CniError, CniResult, Command, Plugin, Request};
+use cni_ipam::plugin::IpamPlugin;
 use serde_json::Value;
 
 /// A failure to run the IPAM plugin or to understand it.
@@ -97,6 +105,42 @@ pub fn error_from_object(v: &Value) -> Option<CniError> {
     })
 }
 
+/// The `ipam.type` that [`Delegate`] runs in-process.
+pub const IN_PROCESS: &str = "cn2-ipam";
+
+fn ipam_type(req: &Request) -> &str {
+    req.config
+        .ipam
+        .as_ref()
+        .and_then(|i| i.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// `cn2-ipam` in-process, any other IPAM plugin through [`ExecIpam`].
+#[derive(Debug, Default)]
+pub struct Delegate {
+    exec: ExecIpam,
+}
+
+impl Ipam for Delegate {
+    fn call(&mut self, verb: Command, req: &Request) -> Result<Option<CniResult>, IpamError> {
+        if ipam_type(req) != IN_PROCESS {
+            return self.exec.call(verb, req);
+        }
+        let mut ipam = IpamPlugin::default();
+        let r = match verb {
+            Command::Add => ipam.add(req).map(Some),
+            Command::Del => ipam.del(req).map(|_| None),
+            Command::Check => ipam.check(req).map(|_| None),
+            Command::Gc => ipam.gc(req).map(|_| None),
+            Command::Status => ipam.status(req).map(|_| None),
+            Command::Version => Ok(None),
+        };
+        r.map_err(|error| IpamError::Failed { verb, error })
+    }
+}
+
 /// The IPAM plugin as a process found in `CNI_PATH`.
 #[derive(Debug, Default)]
 pub struct ExecIpam;
@@ -120,14 +164,7 @@ fn is_executable(p: &Path) -> bool {
 
 impl Ipam for ExecIpam {
     fn call(&mut self, verb: Command, req: &Request) -> Result<Option<CniResult>, IpamError> {
-        let name = req
-            .config
-            .ipam
-            .as_ref()
-            .and_then(|i| i.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let bin = find_plugin(name, &req.env.path)?;
+        let bin = find_plugin(ipam_type(req), &req.env.path)?;
         let spawn_err = |source| IpamError::Spawn {
             bin: bin.clone(),
             source,

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 
 use cni_cn2::Cn2Plugin;
-use cni_cn2::ipam::ExecIpam;
+use cni_cn2::ipam::Delegate;
 use cni_cn2::rtnl::Kernel;
 
 fn main() {
@@ -13,7 +13,7 @@ fn main() {
     if let Err(e) = std::io::stdin().read_to_end(&mut stdin) {
         eprintln!("cn2: reading stdin: {e}");
     }
-    let mut plugin = Cn2Plugin::new(Kernel, ExecIpam);
+    let mut plugin = Cn2Plugin::new(Kernel, Delegate::default());
     let var = |k: &str| std::env::var(k).ok();
     let outcome = cn2_core::cni::run(&mut plugin, &var, &stdin);
     let mut out = std::io::stdout().lock();

@@ -355,19 +355,23 @@ impl<S: System, I: Ipam> Cn2Plugin<S, I> {
     fn unwire(&mut self, req: &Request, errors: &mut Vec<PluginError>) {
         let ifname = req.env.ifname().to_string();
         let host_name = host_veth_name(req.env.container_id(), &ifname);
+        let mut host_end_deleted = false;
         match self.system.host() {
-            Ok(mut host) => {
-                let r = host
-                    .get_link(&host_name)
-                    .and_then(|l| l.map_or(Ok(()), |l| ignore_gone(host.del_link(l.index))));
-                if let Err(e) = r {
-                    errors.push(e.into());
-                }
-            }
+            Ok(mut host) => match host.get_link(&host_name) {
+                Ok(Some(l)) => match ignore_gone(host.del_link(l.index)) {
+                    Ok(()) => host_end_deleted = true,
+                    Err(e) => errors.push(e.into()),
+                },
+                Ok(None) => {}
+                Err(e) => errors.push(e.into()),
+            },
             Err(e) => errors.push(e.into()),
         }
-        // The pod end goes with the host end; this catches a pod end whose
-        // host end is missing. A namespace that is gone is not an error.
+        // The pod end goes with the host end. Without a host end, look for a
+        // pod end left alone; a namespace that is gone is not an error.
+        if host_end_deleted {
+            return;
+        }
         if let Some(netns) = req.env.netns.as_deref() {
             if let Ok(mut pod) = self.system.netns(netns) {
                 let r = pod.get_link(&ifname).and_then(|l| match l {

@@ -115,10 +115,17 @@ fn every_version_add_check_del() {
         return;
     }
     let env = Env::new();
+    env.link_ipam_binary("cn2-ipam-exec");
     let path = env.cni_path();
     let _links = HostLinks::default();
-    for v in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] {
-        let conf = env.conf(v, "t-ver", "10.203.0.0/24", "fd01:203::/64");
+    // Each version with cn2-ipam in-process and with its binary executed.
+    for (v, ipam) in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+        .iter()
+        .flat_map(|v| [(*v, "cn2-ipam"), (*v, "cn2-ipam-exec")])
+    {
+        let conf = env
+            .conf(v, "t-ver", "10.203.0.0/24", "fd01:203::/64")
+            .replace("\"cn2-ipam\"", &format!("\"{ipam}\""));
         let ns = Netns::new();
         let cid = unique("ver");
         let r = cni("ADD", &path, &cid, Some(&ns.path()), "eth0", "", &conf).ok();
@@ -130,12 +137,22 @@ fn every_version_add_check_del() {
         }
         cni("DEL", &path, &cid, Some(&ns.path()), "eth0", "", &conf).ok();
     }
-    let conf = env.conf("1.1.0", "t-ver", "10.203.0.0/24", "fd01:203::/64");
-    cni("STATUS", &path, "x", None, "eth0", "", &conf).ok();
-    let mut gc: Value = serde_json::from_str(&conf).unwrap();
-    gc["cni.dev/valid-attachments"] = serde_json::json!([]);
-    cni("GC", &path, "x", None, "eth0", "", &gc.to_string()).ok();
-    assert!(env.reserved("t-ver").is_empty());
+    for ipam in ["cn2-ipam", "cn2-ipam-exec"] {
+        let conf = env
+            .conf("1.1.0", "t-ver", "10.203.0.0/24", "fd01:203::/64")
+            .replace("\"cn2-ipam\"", &format!("\"{ipam}\""));
+        cni("STATUS", &path, "x", None, "eth0", "", &conf).ok();
+        // GC with no valid attachment releases a leaked reservation.
+        let ns = Netns::new();
+        let cid = unique("leak");
+        let _l = HostLinks(vec![cni_cn2::names::host_veth_name(&cid, "eth0")]);
+        cni("ADD", &path, &cid, Some(&ns.path()), "eth0", "", &conf).ok();
+        assert_eq!(env.reserved("t-ver").len(), 2, "{ipam}");
+        let mut gc: Value = serde_json::from_str(&conf).unwrap();
+        gc["cni.dev/valid-attachments"] = serde_json::json!([]);
+        cni("GC", &path, "x", None, "eth0", "", &gc.to_string()).ok();
+        assert!(env.reserved("t-ver").is_empty(), "{ipam}");
+    }
 }
 
 #[test]

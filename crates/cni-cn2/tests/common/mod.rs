@@ -189,14 +189,20 @@ pub struct Env {
 }
 
 impl Env {
-    /// `bin/` with `cn2` and `cn2-ipam` linked in.
+    /// `bin/` with `cn2` linked in (`cn2` runs `cn2-ipam` in-process).
     pub fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         std::os::unix::fs::symlink(CN2, bin.join("cn2")).unwrap();
-        std::os::unix::fs::symlink(cn2_ipam(), bin.join("cn2-ipam")).unwrap();
         Env { dir }
+    }
+
+    /// Links the `cn2-ipam` binary into `bin/` as `name`: an `ipam.type`
+    /// other than `cn2-ipam` makes `cn2` execute it, as it does any IPAM
+    /// plugin.
+    pub fn link_ipam_binary(&self, name: &str) {
+        std::os::unix::fs::symlink(cn2_ipam(), self.bin().join(name)).unwrap();
     }
 
     /// The CNI_PATH: our `bin/`, then Debian's plugins.

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Benchmarks the cn2 CNI plugin against Debian's reference plugins, in one
+# run on one machine: cn2 + cn2-ipam versus ptp + host-local and
+# bridge + host-local (containernetworking-plugins, /usr/lib/cni).
+#
+# Measures, per plugin stack, with each ADD into a fresh network namespace:
+#   * the median wall time of ADD and of DEL, IPv4 only;
+#   * the median wall time of a dual-stack ADD;
+#   * the wall time of 100 ADDs started at once (each into its own
+#     namespace), and the number that failed; then 100 parallel DELs.
+# and prints medians and the ratio of cn2 to the faster reference.
+#
+# Needs root, iproute2, python3 and containernetworking-plugins. Builds cn2
+# in release mode (CARGO_TARGET_DIR is respected).
+#
+# Usage: scripts/bench-cni.sh [iterations]   (default 40)
+set -euo pipefail
+
+iterations=${1:-40}
+root=$(cd "$(dirname "$0")/.." && pwd)
+target=${CARGO_TARGET_DIR:-$root/target}
+
+if [ "$(id -u)" != 0 ]; then
+    echo "bench-cni: needs root (network namespaces)" >&2
+    exit 1
+fi
+for f in /usr/lib/cni/ptp /usr/lib/cni/bridge /usr/lib/cni/host-local; do
+    [ -x "$f" ] || { echo "bench-cni: $f missing (containernetworking-plugins)" >&2; exit 1; }
+done
+
+(cd "$root" && cargo build --release -q -p cni-cn2 -p cni-ipam)
+
+work=$(mktemp -d /tmp/bench-cni.XXXXXX)
+mkdir -p "$work/bin"
+ln -s "$target/release/cn2" "$work/bin/cn2"
+ln -s "$target/release/cn2-ipam" "$work/bin/cn2-ipam"
+
+python3 - "$work" "$iterations" <<'EOF'
+import json, os, statistics, subprocess, sys, time
+from concurrent.futures import ThreadPoolExecutor
+
+work, iterations = sys.argv[1], int(sys.argv[2])
+cni_path = f"{work}/bin:/usr/lib/cni"
+ns_seq = [0]
+
+def netns_add():
+    ns_seq[0] += 1
+    name = f"cn2b-{os.getpid()}-{ns_seq[0]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    return name
+
+def netns_del(name):
+    subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)
+
+def conf(stack, net, v4, v6, dual):
+    ranges = [[{"subnet": v4}]] + ([[{"subnet": v6}]] if dual else [])
+    routes = [{"dst": "0.0.0.0/0"}] + ([{"dst": "::/0"}] if dual else [])
+    if stack == "cn2":
+        ipam = {"type": "cn2-ipam", "dataDir": f"{work}/data", "ranges": ranges, "routes": routes}
+        c = {"type": "cn2"}
+    else:
+        ipam = {"type": "host-local", "dataDir": f"{work}/data", "ranges": ranges, "routes": routes}
+        c = {"type": "ptp", "ipMasq": False} if stack == "ptp" else \
+            {"type": "bridge", "bridge": "cn2b" + net.rsplit("-", 1)[1], "isGateway": True, "ipMasq": False}
+    c.update({"cniVersion": "1.0.0", "name": net, "ipam": ipam})
+    return json.dumps(c).encode()
+
+def call(cmd, cid, ns, conf_bytes):
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+           "CNI_COMMAND": cmd, "CNI_CONTAINERID": cid, "CNI_NETNS": f"/var/run/netns/{ns}",
+           "CNI_IFNAME": "eth0", "CNI_PATH": cni_path}
+    plugin = json.loads(conf_bytes)["type"]
+    t = time.perf_counter()
+    p = subprocess.run([f"/usr/lib/cni/{plugin}" if plugin != "cn2" else f"{work}/bin/cn2"],
+                       input=conf_bytes, env=env, capture_output=True)
+    dt = time.perf_counter() - t
+    if p.returncode != 0:
+        return dt, p.stdout.decode() + p.stderr.decode()
+    return dt, None
+
+def serial(stack, idx, dual):
+    net = f"b-{stack}-{'ds' if dual else 'v4'}"
+    c = conf(stack, net, f"10.{230 + idx}.{1 if dual else 0}.0/24", f"fd0b:{idx}:{int(dual)}::/64", dual)
+    adds, dels = [], []
+    for i in range(iterations):
+        ns = netns_add()
+        cid = f"{net}-{i}"
+        try:
+            dt, err = call("ADD", cid, ns, c)
+            if err:
+                sys.exit(f"{stack} ADD failed: {err}")
+            adds.append(dt)
+            dt, err = call("DEL", cid, ns, c)
+            if err:
+                sys.exit(f"{stack} DEL failed: {err}")
+            dels.append(dt)
+        finally:
+            netns_del(ns)
+    return statistics.median(adds), statistics.median(dels)
+
+def parallel(stack, idx, n=100):
+    net = f"b-{stack}-par"
+    c = conf(stack, net, f"10.{240 + idx}.0.0/24", "", False)
+    nss = [netns_add() for _ in range(n)]
+    try:
+        with ThreadPoolExecutor(n) as pool:
+            t = time.perf_counter()
+            res = list(pool.map(lambda i: call("ADD", f"{net}-{i}", nss[i], c), range(n)))
+            add_wall = time.perf_counter() - t
+            t = time.perf_counter()
+            dres = list(pool.map(lambda i: call("DEL", f"{net}-{i}", nss[i], c), range(n)))
+            del_wall = time.perf_counter() - t
+        fails = sum(1 for _, e in res if e) + sum(1 for _, e in dres if e)
+        first = next((e for _, e in res + dres if e), None)
+        if first:
+            print(f"  {stack}: first failure: {first.strip()[:300]}", file=sys.stderr)
+        return add_wall, del_wall, fails
+    finally:
+        for ns in nss:
+            netns_del(ns)
+
+stacks = ["cn2", "ptp", "bridge"]
+label = {"cn2": "cn2 + cn2-ipam", "ptp": "ptp + host-local", "bridge": "bridge + host-local"}
+rows = {}
+try:
+    for i, s in enumerate(stacks):
+        a4, d4 = serial(s, i, False)
+        ads, _ = serial(s, i, True)
+        pa, pd, pf = parallel(s, i)
+        rows[s] = (a4, d4, ads, pa, pd, pf)
+finally:
+    for br in ["cn2bv4", "cn2bds", "cn2bpar"]:
+        subprocess.run(["ip", "link", "del", br], stderr=subprocess.DEVNULL)
+
+ms = lambda x: f"{x * 1000:8.2f}"
+print(f"\n{iterations} serial iterations per measurement; 100 parallel ADDs/DELs; times in ms\n")
+print(f"{'stack':<22}{'ADD v4':>9}{'DEL v4':>9}{'ADD ds':>9}{'100 ADD':>9}{'100 DEL':>9}{'fails':>7}")
+for s in stacks:
+    a4, d4, ads, pa, pd, pf = rows[s]
+    print(f"{label[s]:<22}{ms(a4):>9}{ms(d4):>9}{ms(ads):>9}{ms(pa):>9}{ms(pd):>9}{pf:>7}")
+ref = lambda k: min(rows["ptp"][k], rows["bridge"][k])
+print("\ncn2 / faster reference:")
+for k, name, target in [(0, "ADD v4 median", "<= 0.30"), (1, "DEL v4 median", "<= 0.30"),
+                        (2, "ADD dual-stack median", "(absolute target <= 20 ms)"),
+                        (3, "100 parallel ADDs wall", "<= 0.50")]:
+    print(f"  {name:<24}{rows['cn2'][k] / ref(k):6.3f}   target {target}")
+print(f"  cn2 dual-stack ADD median: {rows['cn2'][2] * 1000:.2f} ms; failures: {rows['cn2'][5]}")
+EOF
+rm -rf "$work"

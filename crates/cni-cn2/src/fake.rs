@@ -185,6 +185,7 @@ impl Netlink for FakeHandle {
                 mtu: spec.mtu.unwrap_or(1500),
                 up: false,
                 kind: Some("veth".into()),
+                alias: None,
             };
             let host_mac = [0x0e, 0, 0, 0, (a >> 8) as u8, a as u8];
             let peer_mac = spec.peer_mac.unwrap_or([0x0e, 1, 0, 0, 0, b as u8]);
@@ -213,12 +214,31 @@ impl Netlink for FakeHandle {
         })
     }
 
+    fn list_links(&mut self) -> Result<Vec<Link>, NetlinkError> {
+        self.with("list_links", |w, fd| {
+            Ok(w.ns[&fd].links.iter().map(|l| l.link.clone()).collect())
+        })
+    }
+
     fn del_link(&mut self, index: u32) -> Result<(), NetlinkError> {
         self.with("del_link", |w, fd| {
             if !has_link(&w.ns[&fd], index) {
                 return Err(kernel("del_link", libc::ENODEV));
             }
             w.delete(fd, index);
+            Ok(())
+        })
+    }
+
+    fn set_alias(&mut self, index: u32, alias: &str) -> Result<(), NetlinkError> {
+        self.with("set_alias", |w, fd| {
+            let ns = w.ns.get_mut(&fd).unwrap();
+            let l = ns
+                .links
+                .iter_mut()
+                .find(|l| l.link.index == index)
+                .ok_or_else(|| kernel("set_alias", libc::ENODEV))?;
+            l.link.alias = Some(alias.to_string());
             Ok(())
         })
     }
@@ -301,7 +321,7 @@ impl Netlink for FakeHandle {
             if ns
                 .routes
                 .iter()
-                .any(|r| network(r.dst) == network(route.dst))
+                .any(|r| network(r.dst) == network(route.dst) && r.priority == route.priority)
             {
                 return Err(kernel("add_route", libc::EEXIST));
             }

@@ -32,6 +32,25 @@ pub fn host_veth_name(container_id: &str, ifname: &str) -> String {
     name
 }
 
+/// The alias the host end carries: `cn2 <network> <container ID> <ifname>`,
+/// so GC can tell which attachment of which network a host link serves.
+/// None of the three contains a space (they match the CNI name pattern and
+/// the interface name rules).
+pub fn host_alias(network: &str, container_id: &str, ifname: &str) -> String {
+    format!("{HOST_PREFIX} {network} {container_id} {ifname}")
+}
+
+/// The (container ID, interface name) of a host end of `network`, from its
+/// alias; `None` for a link that is not one.
+pub fn parse_host_alias<'a>(alias: &'a str, network: &str) -> Option<(&'a str, &'a str)> {
+    let mut parts = alias.split(' ');
+    if parts.next()? != HOST_PREFIX || parts.next()? != network {
+        return None;
+    }
+    let (cid, ifname) = (parts.next()?, parts.next()?);
+    parts.next().is_none().then_some((cid, ifname))
+}
+
 /// A stable hardware address for the container end: locally administered
 /// and unicast, derived from the container ID and interface name.
 pub fn derived_mac(container_id: &str, ifname: &str) -> [u8; 6] {
@@ -83,6 +102,16 @@ mod tests {
         assert_ne!(a, host_veth_name("abc124", "eth0"));
         // The separator keeps ("ab", "c") and ("a", "bc") apart.
         assert_ne!(host_veth_name("ab", "c"), host_veth_name("a", "bc"));
+    }
+
+    #[test]
+    fn aliases() {
+        let a = host_alias("pods", "abc", "net1");
+        assert_eq!(parse_host_alias(&a, "pods"), Some(("abc", "net1")));
+        assert_eq!(parse_host_alias(&a, "other"), None);
+        assert_eq!(parse_host_alias("cn2 pods abc", "pods"), None);
+        assert_eq!(parse_host_alias("cn2 pods abc eth0 x", "pods"), None);
+        assert_eq!(parse_host_alias("uplink", "pods"), None);
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct Link {
     pub up: bool,
     /// The link kind (`veth`, …), when the kernel names one.
     pub kind: Option<String>,
+    /// The interface alias (`IFLA_IFALIAS`), if set.
+    pub alias: Option<String>,
 }
 
 /// A unicast route in the main table.
@@ -148,8 +150,13 @@ pub trait Netlink {
     fn create_veth(&mut self, spec: &VethSpec) -> Result<(), NetlinkError>;
     /// The link called `name`, or `None` if there is none.
     fn get_link(&mut self, name: &str) -> Result<Option<Link>, NetlinkError>;
+    /// Every link of the namespace.
+    fn list_links(&mut self) -> Result<Vec<Link>, NetlinkError>;
     /// Deletes a link (a veth's peer goes with it).
     fn del_link(&mut self, index: u32) -> Result<(), NetlinkError>;
+    /// Sets a link's alias (`IFLA_IFALIAS`; the kernel takes it only on an
+    /// existing link, not at creation).
+    fn set_alias(&mut self, index: u32, alias: &str) -> Result<(), NetlinkError>;
     /// Sets a link administratively up.
     fn set_up(&mut self, index: u32) -> Result<(), NetlinkError>;
     /// Adds an address to a link.

@@ -34,7 +34,7 @@ use cn2_core::cni::{
 
 use crate::config::{Cn2Conf, KNOWN_ARGS};
 use crate::ipam::Ipam;
-use crate::names::{derived_mac, format_mac, host_veth_name};
+use crate::names::{derived_mac, format_mac, host_alias, host_veth_name, parse_host_alias};
 use crate::netlink::{AddrFlags, Link, Netlink, NetlinkError, RouteSpec, System, VethSpec};
 
 /// Plugin-specific error code: the interface name is already taken in the pod.
@@ -46,6 +46,10 @@ pub const CODE_KERNEL: u32 = 101;
 pub const CODE_CHECK_FAILED: u32 = 102;
 /// Plugin-specific error code: IPAM answered ADD without a usable address.
 pub const CODE_NO_ADDRESS: u32 = 103;
+
+/// The metric base of a pod route whose destination another interface of
+/// the pod already routes (the interface index is added).
+pub const SHARED_ROUTE_METRIC: u32 = 1024;
 
 /// A failure of one verb, before it becomes a CNI error.
 #[derive(Debug, thiserror::Error)]
@@ -274,13 +278,23 @@ impl<S: System, I: Ipam> Cn2Plugin<S, I> {
         }
         let routes = pod_routes(&ipam.ips, &ipam.routes, conf.default_route);
         for r in &routes {
-            pod.add_route(&RouteSpec {
+            let spec = RouteSpec {
                 dst: r.dst,
                 gw: r.gw,
                 oif: pl.index,
                 onlink: r.gw.is_some(),
                 priority: r.priority,
-            })?;
+            };
+            match pod.add_route(&spec) {
+                // Another interface of the pod has this route (the same
+                // network attached twice): add ours beside it, with a metric
+                // of its own, so either survives the other's removal.
+                Err(e) if e.is_exists() && r.priority.is_none() => pod.add_route(&RouteSpec {
+                    priority: Some(SHARED_ROUTE_METRIC + pl.index),
+                    ..spec
+                })?,
+                other => other?,
+            }
         }
 
         // Host end: answer for the gateway, forward, route to the pod.
@@ -297,6 +311,10 @@ impl<S: System, I: Ipam> Cn2Plugin<S, I> {
             host.set_sysctl(&format!("net/ipv6/neigh/{host_name}/proxy_delay"), "0")?;
             host.set_sysctl("net/ipv6/conf/all/forwarding", "1")?;
         }
+        host.set_alias(
+            hl.index,
+            &host_alias(&req.config.name, req.env.container_id(), ifname),
+        )?;
         host.set_up(hl.index)?;
         for ip in &ipam.ips {
             host.add_route(&RouteSpec {
@@ -533,9 +551,38 @@ impl<S: System, I: Ipam> Plugin for Cn2Plugin<S, I> {
         Ok(())
     }
 
+    /// GC: deletes the host ends of this network (known by their alias)
+    /// whose attachment is not in `cni.dev/valid-attachments` (their pod
+    /// ends go with them), then passes GC on to IPAM. Without an attachment
+    /// list no link is touched.
     fn gc(&mut self, req: &Request) -> Result<(), CniError> {
+        let mut first_error: Option<CniError> = None;
+        if let Some(valid) = &req.config.valid_attachments {
+            let r = self.system.host().and_then(|mut host| {
+                for l in host.list_links()? {
+                    let Some((cid, ifname)) = l
+                        .alias
+                        .as_deref()
+                        .and_then(|a| parse_host_alias(a, &req.config.name))
+                    else {
+                        continue;
+                    };
+                    let keep = valid
+                        .iter()
+                        .any(|a| a.container_id == cid && a.ifname == ifname);
+                    if !keep {
+                        log(format_args!("GC: removing {} ({cid}, {ifname})", l.name));
+                        ignore_gone(host.del_link(l.index))?;
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = r {
+                first_error = Some(PluginError::from(e).into());
+            }
+        }
         self.ipam.call(Command::Gc, req)?;
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     fn status(&mut self, req: &Request) -> Result<(), CniError> {

@@ -189,12 +189,14 @@ fn link_from(msg: &LinkMessage) -> Link {
         mtu: 0,
         up: msg.header.flags.contains(LinkFlags::Up),
         kind: None,
+        alias: None,
     };
     for a in &msg.attributes {
         match a {
             LinkAttribute::IfName(n) => link.name = n.clone(),
             LinkAttribute::Address(m) => link.mac = m.clone(),
             LinkAttribute::Mtu(m) => link.mtu = *m,
+            LinkAttribute::IfAlias(a) => link.alias = Some(a.clone()),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {
@@ -283,11 +285,36 @@ impl Netlink for RtNetlink {
         }
     }
 
+    fn list_links(&mut self) -> Result<Vec<Link>, NetlinkError> {
+        let msgs = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+            &|| "list links".to_string(),
+        )?;
+        Ok(msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(link_from(l)),
+                _ => None,
+            })
+            .collect())
+    }
+
     fn del_link(&mut self, index: u32) -> Result<(), NetlinkError> {
         let mut m = LinkMessage::default();
         m.header.index = index;
         self.request(RouteNetlinkMessage::DelLink(m), 0, &|| {
             format!("delete link {index}")
+        })?;
+        Ok(())
+    }
+
+    fn set_alias(&mut self, index: u32, alias: &str) -> Result<(), NetlinkError> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        m.attributes.push(LinkAttribute::IfAlias(alias.to_string()));
+        self.request(RouteNetlinkMessage::SetLink(m), 0, &|| {
+            format!("set the alias of link {index}")
         })?;
         Ok(())
     }

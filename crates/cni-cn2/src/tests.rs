@@ -367,6 +367,73 @@ fn gc_and_status_go_to_ipam() {
 }
 
 #[test]
+fn gc_removes_host_ends_of_stale_attachments_of_this_network() {
+    let mut s = setup();
+    let other_net = CONF.replace(r#""name":"pods""#, r#""name":"other""#);
+    s.plugin.add(&request("ADD", "eth0", CONF)).unwrap();
+    s.plugin.add(&request("ADD", "net1", CONF)).unwrap();
+    s.plugin.add(&request("ADD", "net2", &other_net)).unwrap();
+    // The same network twice in one pod: each interface has its own subnet
+    // route, the later one with a metric of its own.
+    let subnet: Vec<Option<u32>> = s
+        .sys
+        .ns(s.pod)
+        .routes
+        .iter()
+        .filter(|r| r.dst.to_string() == "10.1.0.0/24")
+        .map(|r| r.priority)
+        .collect();
+    assert_eq!(subnet.len(), 3, "{subnet:?}");
+    assert_eq!(subnet[0], None);
+    assert!(subnet[1].is_some() && subnet[1] != subnet[2]);
+    // An unrelated host link is never touched.
+    s.sys
+        .0
+        .borrow_mut()
+        .ns
+        .get_mut(&0)
+        .unwrap()
+        .links
+        .push(crate::fake::FakeLink {
+            link: crate::netlink::Link {
+                index: 999,
+                name: "uplink".into(),
+                mac: vec![0; 6],
+                mtu: 1500,
+                up: true,
+                kind: None,
+                alias: Some("cn2 pods ctr9".into()),
+            },
+            peer: None,
+        });
+    let names = |s: &Setup| -> Vec<String> {
+        s.sys
+            .ns(0)
+            .links
+            .iter()
+            .map(|l| l.link.name.clone())
+            .collect()
+    };
+    // No attachment list: nothing is deleted.
+    let gc = CONF.replace("1.0.0", "1.1.0");
+    s.plugin.gc(&request("GC", "eth0", &gc)).unwrap();
+    assert_eq!(names(&s).len(), 4);
+    // eth0 stays valid; net1 of "pods" goes; "other" is another network's.
+    let mut v: Value = serde_json::from_str(&gc).unwrap();
+    v["cni.dev/valid-attachments"] = serde_json::json!([{"containerID": "ctr1", "ifname": "eth0"}]);
+    s.plugin.gc(&request("GC", "eth0", &v.to_string())).unwrap();
+    assert_eq!(
+        names(&s),
+        [
+            host_veth_name("ctr1", "eth0"),
+            host_veth_name("ctr1", "net2"),
+            "uplink".to_string()
+        ]
+    );
+    assert!(s.sys.ns(s.pod).links.iter().all(|l| l.link.name != "net1"));
+}
+
+#[test]
 fn unknown_cni_args_need_ignore_unknown() {
     let mut s = setup();
     let mut req = request("ADD", "eth0", CONF);

@@ -145,13 +145,15 @@ fn every_version_add_check_del() {
         // GC with no valid attachment releases a leaked reservation.
         let ns = Netns::new();
         let cid = unique("leak");
-        let _l = HostLinks(vec![cni_cn2::names::host_veth_name(&cid, "eth0")]);
+        let leaked = HostLinks(vec![cni_cn2::names::host_veth_name(&cid, "eth0")]);
         cni("ADD", &path, &cid, Some(&ns.path()), "eth0", "", &conf).ok();
         assert_eq!(env.reserved("t-ver").len(), 2, "{ipam}");
         let mut gc: Value = serde_json::from_str(&conf).unwrap();
         gc["cni.dev/valid-attachments"] = serde_json::json!([]);
         cni("GC", &path, "x", None, "eth0", "", &gc.to_string()).ok();
         assert!(env.reserved("t-ver").is_empty(), "{ipam}");
+        assert!(!host_has_link(&leaked.0[0]), "GC removes the host end");
+        assert!(!ns.has_link("eth0"), "and the pod end with it");
     }
 }
 

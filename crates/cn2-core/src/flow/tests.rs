@@ -1,5 +1,5 @@
 use super::*;
-use crate::ecmp::Algorithm;
+use crate::ecmp::{Algorithm, Backend};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -91,7 +91,7 @@ fn affinity_survives_new_members() {
         let packets: Vec<Packet> = (0..200)
             .map(|i| pkt("10.47.255.250", 30000 + i, "10.96.100.10", 8888))
             .collect();
-        let before: Vec<Backend> = packets
+        let before: Vec<Endpoint> = packets
             .iter()
             .map(|p| t.process(p, 0).flow.unwrap().member.unwrap())
             .collect();

@@ -339,8 +339,17 @@ impl FlowTable {
             return Err(FlowError::ZeroCapacity);
         }
         let share = capacity.div_ceil(SHARDS);
+        let per_page = table::HUGE_PAGE / std::mem::size_of::<Entry>();
         let n = share
             .checked_add(share / 2 + 16)
+            // Large shards fill whole huge pages.
+            .map(|n| {
+                if n >= per_page / 2 {
+                    n.next_multiple_of(per_page)
+                } else {
+                    n
+                }
+            })
             .filter(|n| n.checked_mul(SHARDS * 64).is_some() && *n < u32::MAX as usize)
             .ok_or(FlowError::TooLarge(capacity))?;
         let shards = (0..SHARDS)
@@ -352,7 +361,7 @@ impl FlowTable {
                     slots: Mutex::new(slots),
                 }
             })
-            .collect();
+            .collect::<Box<[Shard]>>();
         Ok(FlowTable {
             shards,
             capacity,
@@ -512,7 +521,11 @@ impl FlowTable {
                 let h = keys[i].hash();
                 hashes[i] = h;
                 let s = &self.shards[shard_of(h)];
-                prefetch(s.base + table::home(h, s.n) * std::mem::size_of::<Entry>());
+                // The home slot and the next: at the table's load, a third
+                // of the lookups probe one slot further.
+                let at = s.base + table::home(h, s.n) * std::mem::size_of::<Entry>();
+                prefetch(at);
+                prefetch(at + std::mem::size_of::<Entry>());
             }
             for (i, p) in pkts.iter().enumerate() {
                 let (k, h) = (&keys[i], hashes[i]);

@@ -198,9 +198,84 @@ impl Entry {
     }
 }
 
+/// Bytes of a huge page: slot arrays this large or larger are aligned to it
+/// and, on Linux, offered to transparent huge pages.
+pub(super) const HUGE_PAGE: usize = 2 << 20;
+
+/// A zeroed array of entries (all empty: state 0), allocated once.
+///
+/// A table of a million flows spans over a hundred megabytes; with 4 KiB
+/// pages nearly every random lookup also misses the TLB, and a page walk
+/// (doubly so in a virtual machine) costs more than the cache miss itself.
+/// Arrays of at least [`HUGE_PAGE`] bytes are therefore 2 MiB-aligned and
+/// advised `MADV_HUGEPAGE`, so the kernel backs them with huge pages where
+/// transparent huge pages are enabled (`always` or `madvise`).
+pub(super) struct SlotArray {
+    ptr: std::ptr::NonNull<Entry>,
+    n: usize,
+    layout: std::alloc::Layout,
+}
+
+// SAFETY: a SlotArray owns its entries like a Box<[Entry]> does.
+unsafe impl Send for SlotArray {}
+// SAFETY: shared access only reads, as for a Box<[Entry]>.
+unsafe impl Sync for SlotArray {}
+
+impl SlotArray {
+    fn new(n: usize) -> SlotArray {
+        let size = n.max(1) * std::mem::size_of::<Entry>();
+        let align = if size >= HUGE_PAGE {
+            HUGE_PAGE
+        } else {
+            std::mem::align_of::<Entry>()
+        };
+        let layout = std::alloc::Layout::from_size_align(size, align).expect("a valid layout");
+        // SAFETY: the layout has a non-zero size. (Not `alloc_zeroed`: with
+        // a large alignment it would zero, and so fault in every page, before
+        // the advice below could take effect.)
+        let raw = unsafe { std::alloc::alloc(layout) } as *mut Entry;
+        let Some(ptr) = std::ptr::NonNull::new(raw) else {
+            std::alloc::handle_alloc_error(layout);
+        };
+        #[cfg(target_os = "linux")]
+        if align == HUGE_PAGE {
+            // SAFETY: the range is exactly our own, page-aligned allocation;
+            // the advice only changes how the kernel backs it. Failure (huge
+            // pages disabled) leaves ordinary pages, which is fine.
+            unsafe { libc::madvise(raw.cast(), size, libc::MADV_HUGEPAGE) };
+        }
+        // SAFETY: `size` bytes at `raw` are ours; zero bytes are empty entries.
+        unsafe { std::ptr::write_bytes(raw.cast::<u8>(), 0, size) };
+        SlotArray { ptr, n, layout }
+    }
+}
+
+impl Drop for SlotArray {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout; entries need no drop.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr().cast(), self.layout) }
+    }
+}
+
+impl std::ops::Deref for SlotArray {
+    type Target = [Entry];
+    fn deref(&self) -> &[Entry] {
+        // SAFETY: `n` zero-initialised entries (all-zero is a valid, empty
+        // entry), owned by self.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.n) }
+    }
+}
+
+impl std::ops::DerefMut for SlotArray {
+    fn deref_mut(&mut self) -> &mut [Entry] {
+        // SAFETY: as in `deref`, and `&mut self` is exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.n) }
+    }
+}
+
 /// One shard's slots.
 pub(super) struct Slots {
-    pub slots: Box<[Entry]>,
+    pub slots: SlotArray,
     /// Occupied slots.
     pub len: usize,
 }
@@ -215,7 +290,7 @@ impl Slots {
     /// `n` empty slots.
     pub fn new(n: usize) -> Slots {
         Slots {
-            slots: vec![Entry::default(); n].into_boxed_slice(),
+            slots: SlotArray::new(n),
             len: 0,
         }
     }

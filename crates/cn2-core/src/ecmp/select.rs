@@ -144,8 +144,10 @@ impl<T: PartialEq> Slots<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Maglev {
     members: Vec<Backend>,
-    /// Index into `members` for each of the `M` slots.
+    /// Index into `members` for each of the `M` slots (empty without members).
     table: Vec<u32>,
+    /// `M`, kept when there are no members.
+    size: usize,
 }
 
 fn is_prime(n: usize) -> bool {
@@ -184,6 +186,7 @@ impl Maglev {
             return Ok(Maglev {
                 members,
                 table: Vec::new(),
+                size: table_size,
             });
         }
         // Current permutation position and step of each member.
@@ -217,7 +220,16 @@ impl Maglev {
                 }
             }
         }
-        Ok(Maglev { members, table })
+        Ok(Maglev {
+            members,
+            table,
+            size: table_size,
+        })
+    }
+
+    /// The table size `M`.
+    pub fn table_size(&self) -> usize {
+        self.size
     }
 
     /// The members.
@@ -282,7 +294,7 @@ impl Selector {
                 if !m.members.contains(&b) {
                     let mut members = m.members.clone();
                     members.push(b);
-                    *m = Maglev::new(members, m.table.len().max(MAGLEV_DEFAULT_SIZE))?;
+                    *m = Maglev::new(members, m.size)?;
                 }
             }
         }
@@ -296,13 +308,11 @@ impl Selector {
                 s.remove(b);
             }
             Selector::Maglev(m) => {
-                let size = if m.table.is_empty() {
-                    MAGLEV_DEFAULT_SIZE
-                } else {
-                    m.table.len()
-                };
-                let members: Vec<Backend> = m.members.iter().copied().filter(|x| x != b).collect();
-                *m = Maglev::new(members, size)?;
+                if m.members.contains(b) {
+                    let members: Vec<Backend> =
+                        m.members.iter().copied().filter(|x| x != b).collect();
+                    *m = Maglev::new(members, m.size)?;
+                }
             }
         }
         Ok(())
@@ -443,6 +453,83 @@ mod tests {
             let a = Selector::new(alg, backends(7)).unwrap();
             let b = Selector::new(alg, backends(7)).unwrap();
             assert_eq!(moved(&a, &b, &ts).0, 0);
+        }
+    }
+
+    #[test]
+    fn maglev_updates_keep_the_table_size() {
+        let alg = Algorithm::Maglev { table_size: 251 };
+        let mut sel = Selector::new(alg, backends(3)).unwrap();
+        sel.add(backends(4)[3]).unwrap();
+        for b in backends(4) {
+            sel.remove(&b).unwrap();
+        }
+        let Selector::Maglev(m) = &sel else {
+            panic!("a Maglev selector")
+        };
+        assert_eq!(m.table_size(), 251);
+        assert_eq!(sel.select(&tuples(1)[0]), None, "no members, no choice");
+        sel.add(backends(1)[0]).unwrap();
+        let Selector::Maglev(m) = &sel else {
+            panic!("a Maglev selector")
+        };
+        assert_eq!((m.table_size(), m.slot_counts()), (251, vec![251]));
+    }
+
+    proptest::proptest! {
+        /// Slot stability under any sequence of additions and removals:
+        /// members never change slots, a removal leaves a hole, an addition
+        /// takes the first hole else appends, and every hash picks a live
+        /// member.
+        #[test]
+        fn slots_never_move_members(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u8..12), 1..80),
+            hashes in proptest::collection::vec(proptest::num::u64::ANY, 16),
+        ) {
+            let mut s: Slots<u8> = Slots::new([]);
+            let mut model: Vec<Option<u8>> = Vec::new();
+            for (add, x) in ops {
+                if add {
+                    let expect = if let Some(i) = model.iter().position(|m| *m == Some(x)) {
+                        i
+                    } else if let Some(i) = model.iter().position(Option::is_none) {
+                        model[i] = Some(x);
+                        i
+                    } else {
+                        model.push(Some(x));
+                        model.len() - 1
+                    };
+                    proptest::prop_assert_eq!(s.add(x), expect);
+                } else {
+                    let expect = model.iter().position(|m| *m == Some(x));
+                    if let Some(i) = expect {
+                        model[i] = None;
+                    }
+                    proptest::prop_assert_eq!(s.remove(&x), expect);
+                }
+                proptest::prop_assert_eq!(s.slots(), &model[..]);
+                let live: Vec<u8> = model.iter().flatten().copied().collect();
+                proptest::prop_assert_eq!(s.live(), live.len());
+                for &h in &hashes {
+                    let want = match model.get((h % model.len().max(1) as u64) as usize) {
+                        Some(Some(x)) => Some(*x),
+                        _ if live.is_empty() => None,
+                        _ => Some(live[(h % live.len() as u64) as usize]),
+                    };
+                    proptest::prop_assert_eq!(s.select(h).copied(), want);
+                }
+            }
+        }
+
+        /// Maglev fills every slot, and without weights every member holds
+        /// `floor(M/N)` or `ceil(M/N)` slots (members take turns).
+        #[test]
+        fn maglev_fills_evenly(n in 1u32..60, size in proptest::sample::select(vec![251usize, 1009, 4099])) {
+            let m = Maglev::new(backends(n), size).unwrap();
+            let counts = m.slot_counts();
+            proptest::prop_assert_eq!(counts.iter().sum::<usize>(), size);
+            let lo = size / n as usize;
+            proptest::prop_assert!(counts.iter().all(|&c| c == lo || c == lo + 1), "{:?}", counts);
         }
     }
 }

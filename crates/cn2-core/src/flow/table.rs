@@ -375,3 +375,88 @@ impl Slots {
         removed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(i: u16) -> RawKey {
+        RawKey {
+            src: 0xffff_0a00_0000 | i as u128,
+            dst: 0xffff_0a60_000a,
+            vrf: 1,
+            src_port: i,
+            dst_port: 80,
+            protocol: 6,
+            family: 0,
+        }
+    }
+
+    #[test]
+    fn an_entry_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Entry>(), 64);
+        assert_eq!(std::mem::align_of::<Entry>(), 64);
+    }
+
+    #[test]
+    fn large_arrays_are_huge_page_aligned() {
+        let a = SlotArray::new(HUGE_PAGE / 64);
+        assert_eq!(a.as_ptr() as usize % HUGE_PAGE, 0);
+        assert!(a.iter().all(|e| e.state == 0), "all slots start empty");
+    }
+
+    proptest! {
+        /// A nearly full shard (collisions, clusters that wrap around the
+        /// end) keeps every flow findable through any order of insertions
+        /// and removals.
+        #[test]
+        fn probing_and_backward_shift_keep_every_flow_findable(
+            n in 8usize..40,
+            ops in prop::collection::vec((any::<bool>(), 0u16..48), 1..300),
+        ) {
+            let mut s = Slots::new(n);
+            let mut model = std::collections::BTreeSet::new();
+            for (insert, i) in ops {
+                let k = key(i);
+                let h = k.hash();
+                if insert {
+                    if !model.contains(&i) && s.has_room(1) {
+                        s.insert(Entry::new(&k, 0, (0, 0), 0), h);
+                        model.insert(i);
+                    }
+                } else if let Some(at) = s.find(&k, h) {
+                    s.remove_at(at);
+                    prop_assert!(model.remove(&i));
+                } else {
+                    prop_assert!(!model.contains(&i));
+                }
+                prop_assert_eq!(s.len, model.len());
+                for j in 0..48u16 {
+                    let found = s.find(&key(j), key(j).hash()).map(|at| s.slots[at].key());
+                    prop_assert_eq!(found, model.contains(&j).then(|| key(j)));
+                }
+            }
+        }
+
+        /// Removing by predicate removes exactly the matching flows.
+        #[test]
+        fn retain_live_removes_exactly_the_dead(
+            n in 16usize..40,
+            present in prop::collection::btree_set(0u16..48, 0..15),
+            dead in prop::collection::btree_set(0u16..48, 0..48),
+        ) {
+            let mut s = Slots::new(n);
+            for &i in &present {
+                let k = key(i);
+                s.insert(Entry::new(&k, 0, (0, 0), 0), k.hash());
+            }
+            let removed = s.retain_live(|e| dead.contains(&e.src_port));
+            prop_assert_eq!(removed, present.intersection(&dead).count());
+            for i in 0..48u16 {
+                let expect = present.contains(&i) && !dead.contains(&i);
+                prop_assert_eq!(s.find(&key(i), key(i).hash()).is_some(), expect);
+            }
+        }
+    }
+}

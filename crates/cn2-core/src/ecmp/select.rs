@@ -24,8 +24,12 @@ use super::hash::{FiveTuple, flow_hash, member_hash};
 
 /// The default Maglev table size (a prime).
 pub const MAGLEV_DEFAULT_SIZE: usize = 65537;
-const OFFSET_SEED: u64 = 0x6d61_676c_6576_3031; // "maglev01"
-const SKIP_SEED: u64 = 0x6d61_676c_6576_3032; // "maglev02"
+/// The seed of a member's Maglev offset: `offset = member_hash(address, port,
+/// OFFSET_SEED) % M` (the ASCII bytes of `maglev01`).
+pub const OFFSET_SEED: u64 = 0x6d61_676c_6576_3031;
+/// The seed of a member's Maglev skip: `skip = member_hash(address, port,
+/// SKIP_SEED) % (M - 1) + 1` (the ASCII bytes of `maglev02`).
+pub const SKIP_SEED: u64 = 0x6d61_676c_6576_3032;
 
 /// A member a selector chooses: a backend address, port and weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

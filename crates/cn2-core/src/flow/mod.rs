@@ -16,9 +16,9 @@
 //! dropped (`PORT_MAP_DROP`); traffic not to a FloatingIP is forwarded
 //! untranslated (pod-originated connections are never source-translated).
 //!
-//! Flows idle longer than the idle timeout (180 s by default) expire at
-//! [`FlowTable::expire`]; a TCP FIN or RST marks both flows of a connection
-//! for early eviction. The table has a fixed capacity: a full table refuses
+//! A connection whose two flows have both been idle longer than the idle
+//! timeout (180 s by default) expires at [`FlowTable::expire`]; a TCP FIN or
+//! RST in either direction marks both flows for eviction at the next sweep. The table has a fixed capacity: a full table refuses
 //! new flows (`FLOW_TABLE_FULL`) and never evicts a live flow to make room.
 //!
 //! **Embedding.** A data-plane agent calls [`FlowTable::process`] (or
@@ -663,20 +663,86 @@ impl FlowTable {
         }
     }
 
-    /// Removes flows idle for longer than the idle timeout at `now`, and
-    /// flows marked for eviction; returns how many were removed. Run it
-    /// periodically (the vRouter's agent sweeps its table every few seconds);
-    /// it locks one shard at a time.
+    /// Removes, at `now`, the connections whose flows are both idle for
+    /// longer than the idle timeout, and those marked for eviction; returns
+    /// how many flows were removed. Run it periodically (the vRouter's agent
+    /// sweeps its table every few seconds).
+    ///
+    /// Flows go in pairs, as the vRouter's agent ages them: a connection whose
+    /// packets all flow one way (a UDP stream, say) keeps its silent reverse
+    /// flow as long as the forward one is used, so a late reply still finds
+    /// its translation. The sweep locks one shard at a time, plus the shard
+    /// of a partner flow: a higher shard is locked in order, a lower one only
+    /// if it is free at once (else the pair waits for the next sweep), so a
+    /// sweep never deadlocks with connections being created.
     pub fn expire(&self, now: u64) -> usize {
         self.tick(now);
         let now32 = now as u32;
-        let timeout = self.idle_timeout;
+        let timeout = self.idle_timeout.min(i32::MAX as u64) as i64;
+        // Signed: a flow used after `now` (by a thread that read the clock
+        // later than the sweeper) is not idle at all.
+        let idle = |e: &Entry| now32.wrapping_sub(e.last_used) as i32 as i64 > timeout;
+        let dead = |e: &Entry| e.state & EVICT != 0 || idle(e);
         let mut removed = 0;
-        for s in self.shards.iter() {
-            removed += lock(&s.slots).retain_live(|e| {
-                debug_assert!(e.state & OCCUPIED != 0);
-                e.state & EVICT != 0 || now32.wrapping_sub(e.last_used) as u64 > timeout
-            });
+        for s in 0..SHARDS {
+            let mut g = lock(&self.shards[s].slots);
+            let mut i = 0;
+            while i < g.slots.len() {
+                let e = g.slots[i];
+                if e.state & OCCUPIED == 0 || !dead(&e) {
+                    i += 1;
+                    continue;
+                }
+                let rk = e.reverse_key();
+                let rh = rk.hash();
+                let r = shard_of(rh);
+                let evicted = e.state & EVICT != 0;
+                if r == s {
+                    match g.find(&rk, rh) {
+                        Some(j) if !evicted && !dead(&g.slots[j]) => i += 1,
+                        Some(_) => {
+                            g.remove_at(i);
+                            // Found again: the removal may have shifted it.
+                            let j = g.find(&rk, rh).expect("the partner is still here");
+                            g.remove_at(j);
+                            removed += 2;
+                            // Shifting may have moved an unexamined entry
+                            // back to the partner's slot.
+                            i = i.min(j);
+                        }
+                        None => {
+                            g.remove_at(i);
+                            removed += 1;
+                        }
+                    }
+                    continue;
+                }
+                let other = if r > s {
+                    Some(lock(&self.shards[r].slots))
+                } else {
+                    match self.shards[r].slots.try_lock() {
+                        Ok(o) => Some(o),
+                        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                        Err(std::sync::TryLockError::WouldBlock) => None,
+                    }
+                };
+                let Some(mut o) = other else {
+                    i += 1;
+                    continue;
+                };
+                match o.find(&rk, rh) {
+                    Some(j) if !evicted && !dead(&o.slots[j]) => i += 1,
+                    Some(j) => {
+                        o.remove_at(j);
+                        g.remove_at(i);
+                        removed += 2;
+                    }
+                    None => {
+                        g.remove_at(i);
+                        removed += 1;
+                    }
+                }
+            }
         }
         self.count.fetch_sub(removed, Ordering::AcqRel);
         removed

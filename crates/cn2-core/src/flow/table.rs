@@ -118,8 +118,8 @@ pub(super) struct Entry {
     /// The rewritten address: the member (DNAT) or the FloatingIP (SNAT).
     pub rewrite: u128,
     pub vrf: u32,
-    /// Low 32 bits of the last use time (idle intervals below 2³² s compare
-    /// correctly with wrapping arithmetic).
+    /// Low 32 bits of the last use time (idle intervals below 2³¹ s compare
+    /// correctly with wrapping, signed arithmetic).
     pub last_used: u32,
     pub src_port: u16,
     pub dst_port: u16,
@@ -355,25 +355,6 @@ impl Slots {
         self.slots[hole] = Entry::default();
         self.len -= 1;
     }
-
-    /// Removes every entry for which `dead` holds; returns how many.
-    ///
-    /// After a removal the slot is examined again (an entry may have shifted
-    /// into it); shifting never moves an unexamined entry before the cursor.
-    pub fn retain_live(&mut self, mut dead: impl FnMut(&Entry) -> bool) -> usize {
-        let mut removed = 0;
-        let mut i = 0;
-        while i < self.slots.len() {
-            let e = &self.slots[i];
-            if e.state & OCCUPIED != 0 && dead(e) {
-                self.remove_at(i);
-                removed += 1;
-            } else {
-                i += 1;
-            }
-        }
-        removed
-    }
 }
 
 #[cfg(test)]
@@ -436,26 +417,6 @@ mod tests {
                     let found = s.find(&key(j), key(j).hash()).map(|at| s.slots[at].key());
                     prop_assert_eq!(found, model.contains(&j).then(|| key(j)));
                 }
-            }
-        }
-
-        /// Removing by predicate removes exactly the matching flows.
-        #[test]
-        fn retain_live_removes_exactly_the_dead(
-            n in 16usize..40,
-            present in prop::collection::btree_set(0u16..48, 0..15),
-            dead in prop::collection::btree_set(0u16..48, 0..48),
-        ) {
-            let mut s = Slots::new(n);
-            for &i in &present {
-                let k = key(i);
-                s.insert(Entry::new(&k, 0, (0, 0), 0), k.hash());
-            }
-            let removed = s.retain_live(|e| dead.contains(&e.src_port));
-            prop_assert_eq!(removed, present.intersection(&dead).count());
-            for i in 0..48u16 {
-                let expect = present.contains(&i) && !dead.contains(&i);
-                prop_assert_eq!(s.find(&key(i), key(i).hash()).is_some(), expect);
             }
         }
     }

@@ -261,6 +261,13 @@ impl Maglev {
 }
 
 /// A member selector: one of the two algorithms over a member list.
+///
+/// Both hash the 5-tuple with the [flow hash](flow_hash). Updates keep each
+/// algorithm's promise: the vRouter scheme keeps every member in its slot
+/// (a removal leaves a hole, an addition fills the first hole), so a removal
+/// moves only the removed member's flows; Maglev rebuilds its table with the
+/// same size, which moves about `1/N` of the flows. Flows already in a
+/// [flow table](crate::flow) keep their member either way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     /// The vRouter scheme.
@@ -278,7 +285,23 @@ impl Selector {
         })
     }
 
-    /// The member for a 5-tuple.
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Selector::Ecmp(_) => Algorithm::Ecmp,
+            Selector::Maglev(m) => Algorithm::Maglev { table_size: m.size },
+        }
+    }
+
+    /// The live members (vRouter: in slot order).
+    pub fn members(&self) -> Vec<Backend> {
+        match self {
+            Selector::Ecmp(s) => s.slots().iter().flatten().copied().collect(),
+            Selector::Maglev(m) => m.members.clone(),
+        }
+    }
+
+    /// The member for a 5-tuple; `None` without members.
     #[inline]
     pub fn select(&self, t: &FiveTuple) -> Option<&Backend> {
         let h = flow_hash(t);
@@ -391,6 +414,19 @@ mod tests {
         );
         let frac = n as f64 / ts.len() as f64;
         assert!((0.08..0.12).contains(&frac), "about 1/10 moved: {frac}");
+        // A new member takes the hole: member 3's former flows go to it and
+        // nobody else moves.
+        let newcomer = backends(11)[10];
+        b.add(newcomer).unwrap();
+        let mut expect = all.clone();
+        expect[3] = newcomer;
+        assert_eq!(b.members(), expect);
+        let (_, pairs) = moved(&a, &b, &ts);
+        assert!(
+            pairs
+                .iter()
+                .all(|(from, to)| *from == all[3] && *to == newcomer)
+        );
     }
 
     #[test]
@@ -468,10 +504,8 @@ mod tests {
         for b in backends(4) {
             sel.remove(&b).unwrap();
         }
-        let Selector::Maglev(m) = &sel else {
-            panic!("a Maglev selector")
-        };
-        assert_eq!(m.table_size(), 251);
+        assert_eq!(sel.algorithm(), alg);
+        assert!(sel.members().is_empty());
         assert_eq!(sel.select(&tuples(1)[0]), None, "no members, no choice");
         sel.add(backends(1)[0]).unwrap();
         let Selector::Maglev(m) = &sel else {

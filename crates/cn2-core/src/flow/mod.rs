@@ -43,7 +43,6 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 use rustc_hash::FxHashMap;
 
@@ -51,6 +50,7 @@ pub use from_plan::{NodeTable, node_table};
 
 use crate::ecmp::Selector;
 use crate::ecmp::hash::FiveTuple;
+use lock::{ShardGuard, ShardLock};
 use table::{EVICT, Entry, NAT, OCCUPIED, REPLY, RawKey, Slots};
 
 /// TCP FIN flag bit.
@@ -281,7 +281,7 @@ pub struct PortMap {
 
 /// A shard: its slots behind a lock, and their address for prefetching.
 struct Shard {
-    slots: Mutex<Slots>,
+    slots: ShardLock<Slots>,
     /// Address of the first slot (the boxed array never moves).
     base: usize,
     /// Number of slots.
@@ -307,10 +307,8 @@ fn shard_of(hash: u64) -> usize {
 }
 
 #[inline]
-fn lock(m: &Mutex<Slots>) -> MutexGuard<'_, Slots> {
-    // A panic while holding a shard lock leaves no entry half-written (entries
-    // are written whole), so a poisoned lock is safe to keep using.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(m: &ShardLock<Slots>) -> ShardGuard<'_, Slots> {
+    m.lock()
 }
 
 /// Hints the CPU to fetch the cache line at `addr`; never faults.
@@ -358,7 +356,7 @@ impl FlowTable {
                 Shard {
                     base: slots.slots.as_ptr() as usize,
                     n,
-                    slots: Mutex::new(slots),
+                    slots: ShardLock::new(slots),
                 }
             })
             .collect::<Box<[Shard]>>();
@@ -720,11 +718,7 @@ impl FlowTable {
                 let other = if r > s {
                     Some(lock(&self.shards[r].slots))
                 } else {
-                    match self.shards[r].slots.try_lock() {
-                        Ok(o) => Some(o),
-                        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                        Err(std::sync::TryLockError::WouldBlock) => None,
-                    }
+                    self.shards[r].slots.try_lock()
                 };
                 let Some(mut o) = other else {
                     i += 1;
@@ -781,6 +775,7 @@ fn raw_to_key(k: &RawKey) -> FlowKey {
 }
 
 mod from_plan;
+mod lock;
 mod table;
 #[cfg(test)]
 mod tests;

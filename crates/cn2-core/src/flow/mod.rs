@@ -505,57 +505,63 @@ impl FlowTable {
     /// Processes a burst of packets at time `now`, writing one [`Decision`]
     /// per packet to `out` (which must be at least as long as `packets`).
     ///
-    /// Established flows are answered in two passes per [`BURST`] packets:
-    /// hash and prefetch every home slot, then look up. Packets without a flow
+    /// The lookups are software-pipelined: while packet `i` is looked up, the
+    /// home slot of packet `i + BURST` is hashed and prefetched, so about
+    /// [`BURST`] memory accesses are always in flight. Packets without a flow
     /// go through [`FlowTable::process`]. Nothing is allocated.
     pub fn process_burst(&self, packets: &[Packet], now: u64, out: &mut [Decision]) {
         assert!(out.len() >= packets.len(), "one decision per packet");
         self.tick(now);
-        for (pkts, out) in packets.chunks(BURST).zip(out.chunks_mut(BURST)) {
-            let mut keys = [RawKey::default(); BURST];
-            let mut hashes = [0u64; BURST];
-            for (i, p) in pkts.iter().enumerate() {
-                keys[i] = RawKey::new(p.vrf, &p.tuple);
-                let h = keys[i].hash();
-                hashes[i] = h;
-                let s = &self.shards[shard_of(h)];
-                // The home slot and the next: at the table's load, a third
-                // of the lookups probe one slot further.
-                let at = s.base + table::home(h, s.n) * std::mem::size_of::<Entry>();
-                prefetch(at);
-                prefetch(at + std::mem::size_of::<Entry>());
+        let mut keys = [RawKey::default(); BURST];
+        let mut hashes = [0u64; BURST];
+        let prepare = |p: &Packet, key: &mut RawKey, hash: &mut u64| {
+            *key = RawKey::new(p.vrf, &p.tuple);
+            *hash = key.hash();
+            let s = &self.shards[shard_of(*hash)];
+            // The home slot and the next: at the table's load, a third of
+            // the lookups probe one slot further.
+            let at = s.base + table::home(*hash, s.n) * std::mem::size_of::<Entry>();
+            prefetch(at);
+            prefetch(at + std::mem::size_of::<Entry>());
+        };
+        for (i, p) in packets.iter().take(BURST).enumerate() {
+            prepare(p, &mut keys[i], &mut hashes[i]);
+        }
+        for (i, p) in packets.iter().enumerate() {
+            let ring = i % BURST;
+            let (k, h) = (keys[ring], hashes[ring]);
+            let k = &k;
+            if let Some(ahead) = packets.get(i + BURST) {
+                prepare(ahead, &mut keys[ring], &mut hashes[ring]);
             }
-            for (i, p) in pkts.iter().enumerate() {
-                let (k, h) = (&keys[i], hashes[i]);
-                let closing = closing(p);
-                let hit = {
-                    let mut slots = lock(&self.shards[shard_of(h)].slots);
-                    slots.find(k, h).map(|j| {
-                        let e = &mut slots.slots[j];
-                        touch(e, now, closing);
-                        *e
-                    })
-                };
-                out[i] = match hit {
-                    Some(e) => {
-                        if closing {
-                            self.mark(&e.reverse_key());
-                        }
-                        let nat = e.state & NAT != 0;
-                        Decision {
-                            action: if nat { Action::Nat } else { Action::Forward },
-                            flags: NatFlags(match (nat, e.state & REPLY != 0) {
-                                (false, _) => 0,
-                                (true, false) => NatFlags::DNAT | NatFlags::DPAT,
-                                (true, true) => NatFlags::SNAT | NatFlags::SPAT,
-                            }),
-                            rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
-                            drop_reason: None,
-                        }
+            let closing = closing(p);
+            let hit = {
+                let mut slots = lock(&self.shards[shard_of(h)].slots);
+                slots.find(k, h).map(|j| {
+                    let e = &mut slots.slots[j];
+                    touch(e, now, closing);
+                    *e
+                })
+            };
+            out[i] = match hit {
+                Some(e) => {
+                    if closing {
+                        self.mark(&e.reverse_key());
                     }
-                    None => Decision::from(&self.create(p, k, h, now, closing)),
-                };
-            }
+                    let nat = e.state & NAT != 0;
+                    Decision {
+                        action: if nat { Action::Nat } else { Action::Forward },
+                        flags: NatFlags(match (nat, e.state & REPLY != 0) {
+                            (false, _) => 0,
+                            (true, false) => NatFlags::DNAT | NatFlags::DPAT,
+                            (true, true) => NatFlags::SNAT | NatFlags::SPAT,
+                        }),
+                        rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
+                        drop_reason: None,
+                    }
+                }
+                None => Decision::from(&self.create(p, k, h, now, closing)),
+            };
         }
     }
 

@@ -170,3 +170,19 @@ fn select_member(bencher: divan::Bencher, algorithm: &str) {
                 .sum::<u64>()
         });
 }
+
+/// New connections arriving in bursts of 32 ([`FlowTable::process_burst`]):
+/// the forward slot is prefetched with the burst.
+#[divan::bench(sample_count = 20)]
+fn new_flow_setup_burst(bencher: divan::Bencher) {
+    const N: u64 = 100_000;
+    let packets: Vec<Packet> = (0..N).map(packet).collect();
+    bencher
+        .counter(divan::counter::ItemsCount::new(N as usize))
+        .with_inputs(|| (table(2 * N as usize + 2), vec![Decision::EMPTY; N as usize]))
+        .bench_local_values(|(t, mut out)| {
+            t.process_burst(&packets, 0, &mut out);
+            assert_eq!(t.len(), 2 * N as usize);
+            (t, out)
+        });
+}

@@ -18,28 +18,33 @@
 //!
 //! A connection whose two flows have both been idle longer than the idle
 //! timeout (180 s by default) expires at [`FlowTable::expire`]; a TCP FIN or
-//! RST in either direction marks both flows for eviction at the next sweep. The table has a fixed capacity: a full table refuses
-//! new flows (`FLOW_TABLE_FULL`) and never evicts a live flow to make room.
+//! RST in either direction marks both flows for eviction at the next sweep.
+//! The table has a fixed capacity: a full table refuses new flows
+//! (`FLOW_TABLE_FULL`) and never evicts a live flow to make room; a member
+//! reply tuple already in use refuses the connection too
+//! (`REVERSE_FLOW_CONFLICT`) rather than overwrite another flow.
 //!
 //! **Embedding.** A data-plane agent calls [`FlowTable::process`] (or
 //! [`FlowTable::process_burst`] for a burst of packets) from any number of
 //! threads. The table is split into [`SHARDS`] shards by the top bits of a
-//! hash of the key, each a fixed array of one-cache-line slots behind its own
-//! mutex (see the `table` submodule for the layout): a lookup locks one shard,
-//! never the whole table, and allocates nothing. A per-core table (the
-//! vRouter's DPDK mode pins each flow to a core) would avoid even the shard
-//! lock, but needs the NIC to steer both directions of a connection to the
-//! same core; one table with short-held shard locks works whatever the
-//! steering. All memory is allocated when the table is made. Time is passed in
-//! by the caller (any monotonic clock, in seconds), so the table has no clock
-//! of its own.
+//! hash of the key, each a fixed array of one-cache-line slots (see the
+//! `table` submodule for the layout) behind its own spin lock (the `lock`
+//! submodule): a lookup locks one shard for a few dozen nanoseconds, never
+//! the whole table, and allocates nothing. Creating a connection locks the
+//! shards of both its flows, in index order, so readers see both flows or
+//! neither and two creators never deadlock. A per-core table would avoid even
+//! the shard lock, but needs the NIC to steer both directions of a
+//! connection to the same core (symmetric RSS); one table with short-held
+//! shard locks works whatever the steering. All memory is allocated when the
+//! table is made. Time is passed in by the caller (any monotonic clock, in
+//! seconds), so the table has no clock of its own.
 //!
 //! **Bursts.** A table of a million flows is far larger than the caches, so a
-//! lookup is bound by one memory access. [`FlowTable::process_burst`] first
-//! hashes every packet of the burst and prefetches each home slot, then
-//! processes them: the memory accesses of a burst overlap instead of queuing
-//! (the batching of DPDK's `rte_hash_lookup_bulk` and the vRouter's burst
-//! loop).
+//! lookup is bound by one memory access. [`FlowTable::process_burst`] hashes
+//! and prefetches the slot of packet `i + BURST` while it looks up packet
+//! `i`: the memory accesses of a burst overlap instead of queuing (the staged
+//! prefetching of DPDK's bulk hash lookups). See `BENCHMARKS.md` for the
+//! figures.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -279,7 +284,7 @@ pub struct PortMap {
     pub selector: Selector,
 }
 
-/// A shard: its slots behind a lock, and their address for prefetching.
+/// A shard: its slots behind a spin lock, and their address for prefetching.
 struct Shard {
     slots: ShardLock<Slots>,
     /// Address of the first slot (the boxed array never moves).

@@ -1,23 +1,29 @@
-//! The shard lock: a test-and-test-and-set spin lock.
+//! The shard lock: a ticket spin lock.
 //!
 //! A shard is held for a few dozen nanoseconds (one probe, or the insertion
 //! of a flow pair), far shorter than a futex sleep and wake-up, so waiters
-//! spin. Taking the lock is one atomic compare-and-swap and releasing it one
-//! plain store (a `std::sync::Mutex` releases with an atomic swap, to learn
-//! whether anyone sleeps), which matters when every packet takes a lock.
-//! A waiter spins on a read of the flag (the cache line stays shared until the
-//! holder's release) and yields its thread after a while, in case the holder
-//! was preempted. There is no poisoning: a panic while holding a shard leaves
-//! no entry half-written (entries are written whole), and the guard's drop
-//! releases the lock while unwinding.
+//! spin. A thread takes a ticket (one atomic fetch-and-add) and waits until
+//! the `serving` counter shows it; the holder releases with a plain store of
+//! the next number (a `std::sync::Mutex` releases with an atomic swap, to
+//! learn whether anyone sleeps), which matters when every packet takes a
+//! lock. Tickets make the lock fair: a long sweep that releases and retakes a
+//! shard between chunks lets the waiting lookups in first. A waiter spins on a
+//! read (the cache line stays shared until the release) and yields its thread
+//! after a while, in case a thread ahead of it was preempted. There is no
+//! poisoning: a panic while holding a shard leaves no entry half-written
+//! (entries are written whole), and the guard's drop releases the lock while
+//! unwinding.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A spin lock over a `T`.
+/// A ticket spin lock over a `T`.
 pub(super) struct ShardLock<T> {
-    locked: AtomicBool,
+    /// The next ticket to hand out.
+    next: AtomicU32,
+    /// The ticket whose holder may enter; written only by the holder.
+    serving: AtomicU32,
     value: UnsafeCell<T>,
 }
 
@@ -34,43 +40,46 @@ impl<T> ShardLock<T> {
     /// An unlocked lock over `value`.
     pub fn new(value: T) -> ShardLock<T> {
         ShardLock {
-            locked: AtomicBool::new(false),
+            next: AtomicU32::new(0),
+            serving: AtomicU32::new(0),
             value: UnsafeCell::new(value),
         }
     }
 
-    /// Locks, waiting as long as it takes.
+    /// Locks, waiting (in ticket order) as long as it takes.
     #[inline]
     pub fn lock(&self) -> ShardGuard<'_, T> {
-        match self.try_lock() {
-            Some(g) => g,
-            None => self.lock_contended(),
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+        if self.serving.load(Ordering::Acquire) != ticket {
+            self.wait(ticket);
         }
+        ShardGuard { lock: self }
     }
 
     #[cold]
-    fn lock_contended(&self) -> ShardGuard<'_, T> {
+    fn wait(&self, ticket: u32) {
         let mut spins = 0u32;
-        loop {
-            while self.locked.load(Ordering::Relaxed) {
-                if spins < 128 {
-                    spins += 1;
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-            if let Some(g) = self.try_lock() {
-                return g;
+        while self.serving.load(Ordering::Acquire) != ticket {
+            if spins < 128 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
         }
     }
 
-    /// Locks if the lock is free now.
+    /// Locks if the lock is free and nobody waits.
     #[inline]
     pub fn try_lock(&self) -> Option<ShardGuard<'_, T>> {
-        self.locked
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        let serving = self.serving.load(Ordering::Relaxed);
+        self.next
+            .compare_exchange(
+                serving,
+                serving.wrapping_add(1),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .ok()
             .map(|_| ShardGuard { lock: self })
     }
@@ -96,7 +105,11 @@ impl<T> DerefMut for ShardGuard<'_, T> {
 impl<T> Drop for ShardGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        self.lock.locked.store(false, Ordering::Release);
+        // Only the holder writes `serving`, so a load and a store suffice.
+        let serving = self.lock.serving.load(Ordering::Relaxed);
+        self.lock
+            .serving
+            .store(serving.wrapping_add(1), Ordering::Release);
     }
 }
 
@@ -127,6 +140,18 @@ mod tests {
             }
         });
         assert_eq!(*l.lock(), 200_000);
+    }
+
+    #[test]
+    fn tickets_wrap_around() {
+        let l = ShardLock::new(0u8);
+        l.next.store(u32::MAX, Ordering::Relaxed);
+        l.serving.store(u32::MAX, Ordering::Relaxed);
+        for _ in 0..3 {
+            *l.lock() += 1;
+        }
+        assert!(l.try_lock().is_some());
+        assert_eq!(*l.lock(), 3);
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub const DEFAULT_IDLE_TIMEOUT: u64 = 180;
 pub const SHARDS: usize = 64;
 /// The most packets [`FlowTable::process_burst`] prefetches at once.
 pub const BURST: usize = 32;
+/// Slots an expiry sweep examines between releases of a shard's lock.
+const SWEEP_CHUNK: usize = 1024;
 
 /// Errors of flow-table configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -683,7 +685,9 @@ impl FlowTable {
     /// its translation. The sweep locks one shard at a time, plus the shard
     /// of a partner flow: a higher shard is locked in order, a lower one only
     /// if it is free at once (else the pair waits for the next sweep), so a
-    /// sweep never deadlocks with connections being created.
+    /// sweep never deadlocks with connections being created. The shard is
+    /// released and retaken every 1,024 slots, so lookups wait at most a
+    /// few microseconds for a sweep.
     pub fn expire(&self, now: u64) -> usize {
         self.tick(now);
         let now32 = now as u32;
@@ -696,7 +700,15 @@ impl FlowTable {
         for s in 0..SHARDS {
             let mut g = lock(&self.shards[s].slots);
             let mut i = 0;
+            let mut examined = 0usize;
             while i < g.slots.len() {
+                examined += 1;
+                if examined % SWEEP_CHUNK == 0 {
+                    // Let waiting lookups in (the lock is fair). Entries may
+                    // shift meanwhile: one skipped now goes at the next sweep.
+                    drop(g);
+                    g = lock(&self.shards[s].slots);
+                }
                 let e = g.slots[i];
                 if e.state & OCCUPIED == 0 || !dead(&e) {
                     i += 1;

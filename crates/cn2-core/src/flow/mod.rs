@@ -674,6 +674,42 @@ impl FlowTable {
         }
     }
 
+    /// Marks every connection served by the member `address:port` for
+    /// eviction at the next [`FlowTable::expire`]; returns how many flows
+    /// were marked.
+    ///
+    /// Affinity keeps a connection on its member even after the member
+    /// leaves the selector; when the member is gone for good (its pod
+    /// deleted), its connections would otherwise wait out the idle timeout.
+    /// Call this after removing the member from the port maps, so that the
+    /// clients' next connections go to the remaining members.
+    pub fn evict_member(&self, address: IpAddr, port: u16) -> usize {
+        let bits = crate::ecmp::hash::addr_bits(&address);
+        let family = if address.is_ipv6() { table::KEY_V6 } else { 0 };
+        let mut marked = 0;
+        for shard in self.shards.iter() {
+            for chunk in 0..shard.n.div_ceil(SWEEP_CHUNK) {
+                let mut g = lock(&shard.slots);
+                let end = ((chunk + 1) * SWEEP_CHUNK).min(shard.n);
+                for e in &mut g.slots[chunk * SWEEP_CHUNK..end] {
+                    let served = e.state & OCCUPIED != 0
+                        && e.state & NAT != 0
+                        && e.state & table::KEY_V6 == family
+                        && if e.state & REPLY == 0 {
+                            (e.rewrite, e.rewrite_port) == (bits, port)
+                        } else {
+                            (e.src, e.src_port) == (bits, port)
+                        };
+                    if served && e.state & EVICT == 0 {
+                        e.state |= EVICT;
+                        marked += 1;
+                    }
+                }
+            }
+        }
+        marked
+    }
+
     /// Removes, at `now`, the connections whose flows are both idle for
     /// longer than the idle timeout, and those marked for eviction; returns
     /// how many flows were removed. Run it periodically (the vRouter's agent

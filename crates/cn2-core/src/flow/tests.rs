@@ -451,3 +451,28 @@ fn many_pairs_expire_whole_under_concurrent_traffic() {
         }
     }
 }
+
+#[test]
+fn a_departed_members_connections_are_evicted() {
+    let mut t = table(Algorithm::Ecmp);
+    let mut by_member = std::collections::BTreeMap::<IpAddr, usize>::new();
+    for i in 0..300u16 {
+        let v = t.process(&pkt("10.47.255.250", 20000 + i, "10.96.100.10", 8888), 0);
+        *by_member
+            .entry(v.flow.unwrap().member.unwrap().address)
+            .or_default() += 1;
+    }
+    // A Forward pair that merely talks to the member's address stays.
+    t.process(&pkt("10.47.255.250", 1, "10.47.255.238", 80), 0);
+    let gone = backend("10.47.255.238", 80);
+    let map = t.port_map_mut(1, ip("10.96.100.10"), 6, 8888).unwrap();
+    map.selector.remove(&gone).unwrap();
+    let marked = t.evict_member(gone.address, gone.port);
+    assert_eq!(marked, 2 * by_member[&gone.address], "both flows of each");
+    assert_eq!(t.evict_member(gone.address, gone.port), 0, "already marked");
+    assert_eq!(t.expire(1), marked);
+    assert_eq!(t.len(), 2 * (300 - by_member[&gone.address]) + 2);
+    // The clients' next connections go to the remaining member.
+    let v = t.process(&pkt("10.47.255.250", 20000, "10.96.100.10", 8888), 2);
+    assert_eq!(v.flow.unwrap().member.unwrap().address, ip("10.47.255.237"));
+}

@@ -1,29 +1,29 @@
-//! The shard lock: a ticket spin lock.
+//! The shard lock: a test-and-test-and-set spin lock.
 //!
 //! A shard is held for a few dozen nanoseconds (one probe, or the insertion
 //! of a flow pair), far shorter than a futex sleep and wake-up, so waiters
-//! spin. A thread takes a ticket (one atomic fetch-and-add) and waits until
-//! the `serving` counter shows it; the holder releases with a plain store of
-//! the next number (a `std::sync::Mutex` releases with an atomic swap, to
-//! learn whether anyone sleeps), which matters when every packet takes a
-//! lock. Tickets make the lock fair: a long sweep that releases and retakes a
-//! shard between chunks lets the waiting lookups in first. A waiter spins on a
-//! read (the cache line stays shared until the release) and yields its thread
-//! after a while, in case a thread ahead of it was preempted. There is no
-//! poisoning: a panic while holding a shard leaves no entry half-written
-//! (entries are written whole), and the guard's drop releases the lock while
-//! unwinding.
+//! spin. Taking the lock is one atomic compare-and-swap and releasing it one
+//! plain store (a `std::sync::Mutex` releases with an atomic swap, to learn
+//! whether anyone sleeps), which matters when every packet takes a lock.
+//! A waiter spins on a read of the flag (the cache line stays shared until the
+//! holder's release) and yields its thread after a while, in case the holder
+//! was preempted. The lock is not fair, on purpose: a ticket lock hands the
+//! lock to the next waiter in line even when that thread is descheduled, and
+//! with more threads than cores every hand-off then waits for a context
+//! switch (four threads on two busy cores counting under one lock took 6 s
+//! with tickets, 0.03 s without). A long
+//! holder that wants to let waiters in pauses between releasing and
+//! retaking ([`ShardLock::pause`]). There is no poisoning: a panic while holding a shard leaves
+//! no entry half-written (entries are written whole), and the guard's drop
+//! releases the lock while unwinding.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// A ticket spin lock over a `T`.
+/// A spin lock over a `T`.
 pub(super) struct ShardLock<T> {
-    /// The next ticket to hand out.
-    next: AtomicU32,
-    /// The ticket whose holder may enter; written only by the holder.
-    serving: AtomicU32,
+    locked: AtomicBool,
     value: UnsafeCell<T>,
 }
 
@@ -40,46 +40,51 @@ impl<T> ShardLock<T> {
     /// An unlocked lock over `value`.
     pub fn new(value: T) -> ShardLock<T> {
         ShardLock {
-            next: AtomicU32::new(0),
-            serving: AtomicU32::new(0),
+            locked: AtomicBool::new(false),
             value: UnsafeCell::new(value),
         }
     }
 
-    /// Locks, waiting (in ticket order) as long as it takes.
+    /// Locks, waiting as long as it takes.
     #[inline]
     pub fn lock(&self) -> ShardGuard<'_, T> {
-        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
-        if self.serving.load(Ordering::Acquire) != ticket {
-            self.wait(ticket);
+        match self.try_lock() {
+            Some(g) => g,
+            None => self.lock_contended(),
         }
-        ShardGuard { lock: self }
     }
 
     #[cold]
-    fn wait(&self, ticket: u32) {
+    fn lock_contended(&self) -> ShardGuard<'_, T> {
         let mut spins = 0u32;
-        while self.serving.load(Ordering::Acquire) != ticket {
-            if spins < 128 {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                if spins < 128 {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            if let Some(g) = self.try_lock() {
+                return g;
             }
         }
     }
 
-    /// Locks if the lock is free and nobody waits.
+    /// Waits about as long as a waiter needs to see a release and take the
+    /// lock: what a long holder does between releasing and retaking.
+    pub fn pause() {
+        for _ in 0..256 {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Locks if the lock is free now.
     #[inline]
     pub fn try_lock(&self) -> Option<ShardGuard<'_, T>> {
-        let serving = self.serving.load(Ordering::Relaxed);
-        self.next
-            .compare_exchange(
-                serving,
-                serving.wrapping_add(1),
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
+        self.locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
             .ok()
             .map(|_| ShardGuard { lock: self })
     }
@@ -105,11 +110,7 @@ impl<T> DerefMut for ShardGuard<'_, T> {
 impl<T> Drop for ShardGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // Only the holder writes `serving`, so a load and a store suffice.
-        let serving = self.lock.serving.load(Ordering::Relaxed);
-        self.lock
-            .serving
-            .store(serving.wrapping_add(1), Ordering::Release);
+        self.lock.locked.store(false, Ordering::Release);
     }
 }
 
@@ -140,18 +141,6 @@ mod tests {
             }
         });
         assert_eq!(*l.lock(), 200_000);
-    }
-
-    #[test]
-    fn tickets_wrap_around() {
-        let l = ShardLock::new(0u8);
-        l.next.store(u32::MAX, Ordering::Relaxed);
-        l.serving.store(u32::MAX, Ordering::Relaxed);
-        for _ in 0..3 {
-            *l.lock() += 1;
-        }
-        assert!(l.try_lock().is_some());
-        assert_eq!(*l.lock(), 3);
     }
 
     #[test]

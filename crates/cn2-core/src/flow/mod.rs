@@ -697,6 +697,7 @@ impl FlowTable {
         let mut marked = 0;
         for shard in self.shards.iter() {
             for chunk in 0..shard.n.div_ceil(SWEEP_CHUNK) {
+                ShardLock::<Slots>::pause();
                 let mut g = lock(&shard.slots);
                 let end = ((chunk + 1) * SWEEP_CHUNK).min(shard.n);
                 for e in &mut g.slots[chunk * SWEEP_CHUNK..end] {
@@ -748,9 +749,10 @@ impl FlowTable {
             while i < g.slots.len() {
                 examined += 1;
                 if examined % SWEEP_CHUNK == 0 {
-                    // Let waiting lookups in (the lock is fair). Entries may
-                    // shift meanwhile: one skipped now goes at the next sweep.
+                    // Let waiting lookups in. Entries may shift meanwhile:
+                    // one skipped now goes at the next sweep.
                     drop(g);
+                    ShardLock::<Slots>::pause();
                     g = lock(&self.shards[s].slots);
                 }
                 let e = g.slots[i];

@@ -7,15 +7,18 @@
 //! whether anyone sleeps), which matters when every packet takes a lock.
 //! A waiter spins on a read of the flag (the cache line stays shared until the
 //! holder's release) and yields its thread after a while, in case the holder
-//! was preempted. The lock is not fair, on purpose: a ticket lock hands the
-//! lock to the next waiter in line even when that thread is descheduled, and
-//! with more threads than cores every hand-off then waits for a context
-//! switch (four threads on two busy cores counting under one lock took 6 s
-//! with tickets, 0.03 s without). A long
-//! holder that wants to let waiters in pauses between releasing and
-//! retaking ([`ShardLock::pause`]). There is no poisoning: a panic while holding a shard leaves
-//! no entry half-written (entries are written whole), and the guard's drop
-//! releases the lock while unwinding.
+//! was preempted.
+//!
+//! The lock is not fair, on purpose: a ticket lock hands the lock to the next
+//! waiter in line even when that thread is descheduled, and with more threads
+//! than cores every hand-off then waits for a context switch (four threads on
+//! two busy cores counting under one lock took 6 s with tickets, 0.03 s
+//! without). A long holder that wants to let waiters in pauses between
+//! releasing and retaking ([`ShardLock::pause`]).
+//!
+//! There is no poisoning: a panic while holding a shard leaves no entry
+//! half-written (entries are written whole), and the guard's drop releases
+//! the lock while unwinding.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};

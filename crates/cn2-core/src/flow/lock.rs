@@ -78,7 +78,7 @@ impl<T> ShardLock<T> {
     /// Waits about as long as a waiter needs to see a release and take the
     /// lock: what a long holder does between releasing and retaking.
     pub fn pause() {
-        for _ in 0..256 {
+        for _ in 0..32 {
             std::hint::spin_loop();
         }
     }

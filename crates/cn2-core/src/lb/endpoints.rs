@@ -8,11 +8,21 @@
 //! the interface its network-status marks as default), and every entry of the
 //! Multus `k8s.v1.cni.cncf.io/network-status` annotation is an interface with
 //! its own addresses, so a service can be balanced over secondary interfaces.
+//!
+//! Both indexes are kept per object, so that one pod or one endpoint object
+//! can be added, replaced or removed at the cost of that object alone
+//! ([`InterfaceIndex`], [`BackendIndex`]); the whole-inventory functions
+//! [`interfaces_by_ip`] and [`backends_by_service`] build the same indexes
+//! object by object, in manifest order.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::model::{Inventory, ObjectRef, Protocol};
+use crate::model::{EndpointSlice, Endpoints, Inventory, ObjectRef, Pod, Protocol};
+
+/// The label of an EndpointSlice naming its service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// A pod interface an address belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,41 +45,140 @@ impl PodInterface {
     }
 }
 
-/// Every pod interface address of the inventory, indexed by IP.
-pub fn interfaces_by_ip(inv: &Inventory) -> HashMap<IpAddr, PodInterface> {
-    let mut out = HashMap::new();
-    for (_, pod) in &inv.pods {
-        let m = &pod.metadata;
-        let status = pod.network_status().unwrap_or_default();
-        let primary = status
-            .iter()
-            .find(|s| s.default && !s.interface.is_empty())
-            .map_or("eth0", |s| s.interface.as_str());
-        let iface = |name: &str, network: Option<&str>| PodInterface {
+/// One pod's claim on an address.
+#[derive(Debug, Clone)]
+struct Claim {
+    /// The pod's position in manifest order (unique per pod).
+    order: u64,
+    /// A primary (`status.podIPs`) address, else a secondary interface's.
+    primary: bool,
+    interface: Arc<PodInterface>,
+}
+
+/// Pod interfaces indexed by IP, maintained pod by pod.
+///
+/// When several pods claim one address (a stale pod, a manifest mistake),
+/// the owner is decided as a pass over the pods in manifest order would
+/// decide it: the **last** pod holding it as a primary address, else the
+/// **first** pod holding it on a secondary interface.
+#[derive(Debug, Clone, Default)]
+pub struct InterfaceIndex {
+    claims: HashMap<IpAddr, Vec<Claim>>,
+}
+
+/// The interfaces of one pod with their addresses: `(ip, primary, interface)`.
+fn pod_interfaces(pod: &Pod) -> Vec<(IpAddr, bool, Arc<PodInterface>)> {
+    let m = &pod.metadata;
+    let status = pod.network_status().unwrap_or_default();
+    let primary = status
+        .iter()
+        .find(|s| s.default && !s.interface.is_empty())
+        .map_or("eth0", |s| s.interface.as_str());
+    let iface = |name: &str, network: Option<String>| {
+        Arc::new(PodInterface {
             pod: format!("{}/{}", m.namespace, m.name),
             interface: name.to_string(),
             node: pod.spec.node_name.clone(),
-            network: network.map(str::to_string),
+            network,
+        })
+    };
+    let mut out = Vec::new();
+    let ips = pod.primary_ips();
+    if !ips.is_empty() {
+        let i = iface(primary, None);
+        out.extend(ips.into_iter().map(|ip| (ip, true, i.clone())));
+    }
+    for s in status
+        .iter()
+        .filter(|s| !s.interface.is_empty() && !s.default)
+    {
+        let network = if s.name.contains('/') {
+            s.name.clone()
+        } else {
+            format!("{}/{}", m.namespace, s.name)
         };
-        for ip in pod.primary_ips() {
-            out.insert(ip, iface(primary, None));
-        }
-        for s in status
-            .iter()
-            .filter(|s| !s.interface.is_empty() && !s.default)
-        {
-            let network = if s.name.contains('/') {
-                s.name.clone()
-            } else {
-                format!("{}/{}", m.namespace, s.name)
-            };
-            for ip in &s.ips {
-                out.entry(*ip)
-                    .or_insert_with(|| iface(&s.interface, Some(&network)));
-            }
-        }
+        let i = iface(&s.interface, Some(network));
+        out.extend(s.ips.iter().map(|ip| (*ip, false, i.clone())));
     }
     out
+}
+
+impl InterfaceIndex {
+    /// Adds the interfaces of `pod`, which stands at position `order` in
+    /// manifest order; returns the addresses it claims.
+    pub fn add_pod(&mut self, order: u64, pod: &Pod) -> Vec<IpAddr> {
+        let ifaces = pod_interfaces(pod);
+        let mut ips = Vec::with_capacity(ifaces.len());
+        for (ip, primary, interface) in ifaces {
+            let list = self.claims.entry(ip).or_default();
+            let at = list.partition_point(|c| c.order <= order);
+            list.insert(
+                at,
+                Claim {
+                    order,
+                    primary,
+                    interface,
+                },
+            );
+            ips.push(ip);
+        }
+        ips
+    }
+
+    /// Removes the interfaces of the pod at position `order` (as added with
+    /// [`InterfaceIndex::add_pod`]); returns the addresses it claimed.
+    pub fn remove_pod(&mut self, order: u64, pod: &Pod) -> Vec<IpAddr> {
+        let mut ips = Vec::new();
+        for (ip, _, _) in pod_interfaces(pod) {
+            if let Some(list) = self.claims.get_mut(&ip) {
+                list.retain(|c| c.order != order);
+                if list.is_empty() {
+                    self.claims.remove(&ip);
+                }
+            }
+            ips.push(ip);
+        }
+        ips
+    }
+
+    /// The interface owning `ip`, if any.
+    pub fn get(&self, ip: &IpAddr) -> Option<&PodInterface> {
+        Self::owner(self.claims.get(ip)?)
+    }
+
+    fn owner(list: &[Claim]) -> Option<&PodInterface> {
+        list.iter()
+            .rev()
+            .find(|c| c.primary)
+            .or_else(|| list.first())
+            .map(|c| &*c.interface)
+    }
+
+    /// Every owned address with its interface, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &PodInterface)> {
+        self.claims
+            .iter()
+            .filter_map(|(ip, list)| Some((ip, Self::owner(list)?)))
+    }
+
+    /// The number of addresses with an owner.
+    pub fn len(&self) -> usize {
+        self.claims.len()
+    }
+
+    /// Whether no pod claims any address.
+    pub fn is_empty(&self) -> bool {
+        self.claims.is_empty()
+    }
+}
+
+/// Every pod interface address of the inventory, indexed by IP.
+pub fn interfaces_by_ip(inv: &Inventory) -> InterfaceIndex {
+    let mut index = InterfaceIndex::default();
+    for (i, (_, pod)) in inv.pods.iter().enumerate() {
+        index.add_pod(i as u64, pod);
+    }
+    index
 }
 
 /// One ready backend address with the ports it serves.
@@ -82,60 +191,131 @@ pub struct Backend {
     /// The pod it targets, if it says.
     pub target: Option<ObjectRef>,
     /// `(name, port, protocol)` of each endpoint port.
-    pub ports: Vec<(String, u16, Protocol)>,
+    pub ports: Arc<[(String, u16, Protocol)]>,
 }
 
-/// Ready backends per service `(namespace, name)`, in manifest order.
-pub fn backends_by_service(inv: &Inventory) -> HashMap<(String, String), Vec<Backend>> {
-    let mut out: HashMap<(String, String), Vec<Backend>> = HashMap::new();
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    for (_, ep) in &inv.endpoints {
-        let list = out
-            .entry((ep.metadata.namespace.clone(), ep.metadata.name.clone()))
-            .or_default();
-        for subset in &ep.subsets {
-            let ports: Vec<_> = subset
-                .ports
-                .iter()
-                .map(|p| (p.name.clone(), p.port, p.protocol))
-                .collect();
-            for a in &subset.addresses {
-                list.push(Backend {
-                    address: a.ip,
-                    node: some(&a.node_name),
-                    target: a.target_ref.clone(),
-                    ports: ports.clone(),
-                });
-            }
-        }
-    }
-    for (_, sl) in &inv.endpoint_slices {
-        let Some(svc) = sl.metadata.labels.get("kubernetes.io/service-name") else {
-            continue;
-        };
-        let list = out
-            .entry((sl.metadata.namespace.clone(), svc.clone()))
-            .or_default();
-        let ports: Vec<_> = sl
+fn some(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// The ready backends of an `Endpoints` object (its service has the same
+/// namespace and name).
+pub fn endpoints_backends(ep: &Endpoints) -> Vec<Backend> {
+    let mut list = Vec::new();
+    for subset in &ep.subsets {
+        let ports: Arc<[_]> = subset
             .ports
             .iter()
-            .filter_map(|p| p.port.map(|port| (p.name.clone(), port, p.protocol)))
+            .map(|p| (p.name.clone(), p.port, p.protocol))
             .collect();
-        for e in sl
-            .endpoints
-            .iter()
-            .filter(|e| e.conditions.ready != Some(false))
-        {
-            // Kubernetes uses the first address of an endpoint.
-            if let Some(address) = e.addresses.first() {
-                list.push(Backend {
-                    address: *address,
-                    node: some(&e.node_name),
-                    target: e.target_ref.clone(),
-                    ports: ports.clone(),
-                });
+        for a in &subset.addresses {
+            list.push(Backend {
+                address: a.ip,
+                node: some(&a.node_name),
+                target: a.target_ref.clone(),
+                ports: ports.clone(),
+            });
+        }
+    }
+    list
+}
+
+/// The service an EndpointSlice belongs to (label
+/// `kubernetes.io/service-name`, in the slice's namespace), and its ready
+/// backends; `None` for a slice without that label.
+pub fn slice_backends(sl: &EndpointSlice) -> Option<(&str, Vec<Backend>)> {
+    let svc = sl.metadata.labels.get(SERVICE_NAME_LABEL)?;
+    let ports: Arc<[_]> = sl
+        .ports
+        .iter()
+        .filter_map(|p| p.port.map(|port| (p.name.clone(), port, p.protocol)))
+        .collect();
+    let list = sl
+        .endpoints
+        .iter()
+        .filter(|e| e.conditions.ready != Some(false))
+        // Kubernetes uses the first address of an endpoint.
+        .filter_map(|e| {
+            Some(Backend {
+                address: *e.addresses.first()?,
+                node: some(&e.node_name),
+                target: e.target_ref.clone(),
+                ports: ports.clone(),
+            })
+        })
+        .collect();
+    Some((svc, list))
+}
+
+/// Where a service's backends came from: the `Endpoints` object (rank 0)
+/// or an EndpointSlice (rank 1), and the object's position in manifest
+/// order. Backends are listed in this order.
+pub type BackendSource = (u8, u64);
+
+/// Ready backends per service, maintained per endpoint object.
+#[derive(Debug, Clone, Default)]
+pub struct BackendIndex {
+    by_service: HashMap<(String, String), BTreeMap<BackendSource, Vec<Backend>>>,
+}
+
+impl BackendIndex {
+    /// Sets (or, with an empty list, clears) the backends that `source`
+    /// gives service `(namespace, name)`.
+    pub fn set(
+        &mut self,
+        service: (String, String),
+        source: BackendSource,
+        backends: Option<Vec<Backend>>,
+    ) {
+        match backends {
+            Some(list) => {
+                self.by_service
+                    .entry(service)
+                    .or_default()
+                    .insert(source, list);
+            }
+            None => {
+                if let Some(m) = self.by_service.get_mut(&service) {
+                    m.remove(&source);
+                    if m.is_empty() {
+                        self.by_service.remove(&service);
+                    }
+                }
             }
         }
     }
-    out
+
+    /// The backends of a service: its `Endpoints` object's, then its
+    /// slices', each in manifest order.
+    pub fn of(&self, namespace: &str, name: &str) -> Vec<&Backend> {
+        // A borrowed key cannot be built for a tuple of Strings; services are
+        // few per lookup, so one small allocation is acceptable.
+        self.by_service
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|m| m.values().flatten().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Ready backends of every service of the inventory.
+pub fn backends_by_service(inv: &Inventory) -> BackendIndex {
+    let mut index = BackendIndex::default();
+    for (i, (_, ep)) in inv.endpoints.iter().enumerate() {
+        let m = &ep.metadata;
+        index.set(
+            (m.namespace.clone(), m.name.clone()),
+            (0, i as u64),
+            Some(endpoints_backends(ep)),
+        );
+    }
+    for (i, (_, sl)) in inv.endpoint_slices.iter().enumerate() {
+        if let Some((svc, list)) = slice_backends(sl) {
+            index.set(
+                (sl.metadata.namespace.clone(), svc.to_string()),
+                (1, i as u64),
+                Some(list),
+            );
+        }
+    }
+    index
 }

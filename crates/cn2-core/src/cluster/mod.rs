@@ -35,7 +35,9 @@
 //! keeps its place, deleting and applying it again puts it last. Address
 //! decisions follow this order, as a plan of the objects in this order does.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -184,16 +186,16 @@ impl<S: Store> Cluster<S> {
         let inv = Inventory::default();
         Cluster {
             alloc,
-            objects: HashMap::new(),
+            objects: HashMap::default(),
             topology: BTreeMap::new(),
             next_order: 0,
             service_network: service_network_id(&inv),
             inv,
             interfaces: InterfaceIndex::default(),
             backends: BackendIndex::default(),
-            backend_ips: HashMap::new(),
-            users: HashMap::new(),
-            services: HashMap::new(),
+            backend_ips: HashMap::default(),
+            users: HashMap::default(),
+            services: HashMap::default(),
         }
     }
 
@@ -233,7 +235,7 @@ impl<S: Store> Cluster<S> {
             warnings: manifests.warnings,
             ..Report::default()
         };
-        let mut dirty = HashSet::new();
+        let mut dirty = FxHashSet::default();
         let mut pending = Vec::new();
         for doc in manifests.documents {
             let key = object_key(&doc);
@@ -268,7 +270,7 @@ impl<S: Store> Cluster<S> {
     /// reported as rejected; the others are deleted.
     pub fn delete(&mut self, keys: &[ObjectKey]) -> Result<Report, ClusterError> {
         let mut report = Report::default();
-        let mut dirty = HashSet::new();
+        let mut dirty = FxHashSet::default();
         let mut pending = Vec::new();
         for key in keys {
             let Some(previous) = self.objects.remove(key) else {
@@ -365,7 +367,7 @@ impl<S: Store> Cluster<S> {
         &mut self,
         key: &ObjectKey,
         previous: Option<&Entry>,
-        dirty: &mut HashSet<SvcId>,
+        dirty: &mut FxHashSet<SvcId>,
     ) {
         let current = self.objects.get(key);
         let mut touched_services: Vec<(String, String)> = Vec::new();
@@ -448,31 +450,50 @@ impl<S: Store> Cluster<S> {
         }
     }
 
-    /// Records that service `id` lists `ips` as backends.
-    fn set_users(&mut self, id: &SvcId, ips: Vec<IpAddr>) {
+    /// Records that service `id` lists `ips` as backends; only the
+    /// addresses that come or go touch the address index.
+    fn set_users(&mut self, id: &SvcId, mut ips: Vec<IpAddr>) {
+        ips.sort_unstable();
         let old = self.backend_ips.remove(id).unwrap_or_default();
-        for ip in old {
-            if let Some(list) = self.users.get_mut(&ip) {
-                if let Some(i) = list.iter().position(|(s, _)| s == id) {
-                    list[i].1 -= 1;
-                    if list[i].1 == 0 {
-                        list.swap_remove(i);
+        // Both lists are sorted: walk them together.
+        let (mut i, mut j) = (0, 0);
+        while i < old.len() || j < ips.len() {
+            match (old.get(i), ips.get(j)) {
+                (Some(a), Some(b)) if a == b => {
+                    i += 1;
+                    j += 1;
+                }
+                (Some(a), b) if b.is_none_or(|b| a < b) => {
+                    self.remove_user(*a, id);
+                    i += 1;
+                }
+                (_, Some(b)) => {
+                    let list = self.users.entry(*b).or_default();
+                    match list.iter_mut().find(|(s, _)| s == id) {
+                        Some(e) => e.1 += 1,
+                        None => list.push((id.clone(), 1)),
                     }
+                    j += 1;
                 }
-                if list.is_empty() {
-                    self.users.remove(&ip);
-                }
-            }
-        }
-        for &ip in &ips {
-            let list = self.users.entry(ip).or_default();
-            match list.iter_mut().find(|(s, _)| s == id) {
-                Some(e) => e.1 += 1,
-                None => list.push((id.clone(), 1)),
+                (_, None) => unreachable!("the loop ends when both lists are done"),
             }
         }
         if !ips.is_empty() {
             self.backend_ips.insert(id.clone(), ips);
+        }
+    }
+
+    fn remove_user(&mut self, ip: IpAddr, id: &SvcId) {
+        if let Some(list) = self.users.get_mut(&ip) {
+            if let Some(i) = list.iter().position(|(s, _)| s == id) {
+                list[i].1 -= 1;
+                if list[i].1 == 0 {
+                    list.swap_remove(i);
+                }
+            }
+            if list.is_empty() {
+                self.users.remove(&ip);
+            }
         }
     }
 
@@ -482,7 +503,7 @@ impl<S: Store> Cluster<S> {
     fn finish(
         &mut self,
         mut pending: Vec<Pending>,
-        mut dirty: HashSet<SvcId>,
+        mut dirty: FxHashSet<SvcId>,
         report: &mut Report,
     ) -> Result<(), ClusterError> {
         if !pending.is_empty() {
@@ -579,7 +600,7 @@ impl<S: Store> Cluster<S> {
     /// services whose spec or decision changed; removes deleted services.
     fn redecide(
         &mut self,
-        dirty: &mut HashSet<SvcId>,
+        dirty: &mut FxHashSet<SvcId>,
         diff: &mut Diff,
     ) -> Result<(), ClusterError> {
         let decisions = decide(&self.inv, &mut self.alloc)?;

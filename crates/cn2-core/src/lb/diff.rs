@@ -157,35 +157,37 @@ fn addr_port(a: &IpAddr, port: u16) -> String {
     }
 }
 
-/// Compares items keyed by identity; `fields` names the differing fields.
-fn compare<T>(
+/// Compares items keyed by identity; `name` spells a key for the report,
+/// `fields` names the differing fields.
+fn compare<K: Ord, T>(
     out: &mut Diff,
     service: &str,
     kind: ChangeKind,
-    old: Named<'_, T>,
-    new: Named<'_, T>,
+    old: Vec<(K, &T)>,
+    new: Vec<(K, &T)>,
+    name: impl Fn(&K) -> String,
     fields: impl Fn(&T, &T) -> Vec<&'static str>,
 ) {
-    let mut old: BTreeMap<String, &T> = old.into_iter().collect();
-    let change = |name: String, fields: Vec<&'static str>| Change {
+    let mut old: BTreeMap<K, &T> = old.into_iter().collect();
+    let change = |key: &K, fields: Vec<&'static str>| Change {
         service: service.to_string(),
         kind,
-        name,
+        name: name(key),
         fields,
     };
-    for (name, n) in new {
-        match old.remove(&name) {
-            None => out.created.push(change(name, Vec::new())),
+    for (key, n) in new {
+        match old.remove(&key) {
+            None => out.created.push(change(&key, Vec::new())),
             Some(o) => {
                 let f = fields(o, n);
                 if !f.is_empty() {
-                    out.changed.push(change(name, f));
+                    out.changed.push(change(&key, f));
                 }
             }
         }
     }
-    for (name, _) in old {
-        out.deleted.push(change(name, Vec::new()));
+    for (key, _) in old {
+        out.deleted.push(change(&key, Vec::new()));
     }
 }
 
@@ -271,10 +273,10 @@ fn fip_fields(a: &FloatingIp, b: &FloatingIp) -> Vec<&'static str> {
     f
 }
 
-type Named<'a, T> = Vec<(String, &'a T)>;
+type Named<'a, T> = Vec<(&'a str, &'a T)>;
 
 fn lbs(o: Option<&ServiceObjects>) -> Named<'_, LoadBalancer> {
-    o.map(|o| (o.load_balancer.name.clone(), &o.load_balancer))
+    o.map(|o| (o.load_balancer.name.as_str(), &o.load_balancer))
         .into_iter()
         .collect()
 }
@@ -282,17 +284,25 @@ fn lbs(o: Option<&ServiceObjects>) -> Named<'_, LoadBalancer> {
 fn listeners(o: Option<&ServiceObjects>) -> Named<'_, Listener> {
     o.into_iter()
         .flat_map(|o| &o.load_balancer.listeners)
-        .map(|l| (l.name.clone(), l))
+        .map(|l| (l.name.as_str(), l))
         .collect()
 }
 
-fn members<'a>(ls: &[(String, &'a Listener)]) -> Named<'a, Member> {
+/// A member's identity: listener, address, port.
+type MemberKey<'a> = (&'a str, IpAddr, u16);
+
+/// The members of the listeners whose pool is not the same in `other`.
+fn members<'a>(
+    ls: &[(&'a str, &'a Listener)],
+    other: &[(&'a str, &'a Listener)],
+) -> Vec<(MemberKey<'a>, &'a Member)> {
     ls.iter()
+        .filter(|(name, l)| !other.iter().any(|(n, o)| n == name && o.pool == l.pool))
         .flat_map(|(name, l)| {
             l.pool
                 .members
                 .iter()
-                .map(move |m| (format!("{name}/{}", addr_port(&m.address, m.port)), m))
+                .map(move |m| ((*name, m.address, m.port), m))
         })
         .collect()
 }
@@ -300,14 +310,14 @@ fn members<'a>(ls: &[(String, &'a Listener)]) -> Named<'a, Member> {
 fn iips(o: Option<&ServiceObjects>) -> Named<'_, InstanceIp> {
     o.into_iter()
         .flat_map(|o| &o.instance_ips)
-        .map(|i| (i.name.clone(), i))
+        .map(|i| (i.name.as_str(), i))
         .collect()
 }
 
 fn fips(o: Option<&ServiceObjects>) -> Named<'_, FloatingIp> {
     o.into_iter()
         .flat_map(|o| &o.floating_ips)
-        .map(|f| (f.parent.clone(), f))
+        .map(|f| (f.parent.as_str(), f))
         .collect()
 }
 
@@ -320,7 +330,19 @@ pub fn diff_service(
     out: &mut Diff,
 ) {
     use ChangeKind as K;
-    compare(out, service, K::LoadBalancer, lbs(old), lbs(new), lb_fields);
+    if old == new {
+        return;
+    }
+    let s = |k: &&str| k.to_string();
+    compare(
+        out,
+        service,
+        K::LoadBalancer,
+        lbs(old),
+        lbs(new),
+        s,
+        lb_fields,
+    );
     let (old_l, new_l) = (listeners(old), listeners(new));
     compare(
         out,
@@ -328,6 +350,7 @@ pub fn diff_service(
         K::Listener,
         old_l.clone(),
         new_l.clone(),
+        s,
         listener_fields,
     );
     compare(
@@ -336,14 +359,16 @@ pub fn diff_service(
         K::Pool,
         old_l.clone(),
         new_l.clone(),
+        s,
         |_, _| Vec::new(),
     );
     compare(
         out,
         service,
         K::Member,
-        members(&old_l),
-        members(&new_l),
+        members(&old_l, &new_l),
+        members(&new_l, &old_l),
+        |(l, a, p)| format!("{l}/{}", addr_port(a, *p)),
         member_fields,
     );
     compare(
@@ -352,6 +377,7 @@ pub fn diff_service(
         K::InstanceIp,
         iips(old),
         iips(new),
+        s,
         iip_fields,
     );
     compare(
@@ -360,6 +386,7 @@ pub fn diff_service(
         K::FloatingIp,
         fips(old),
         fips(new),
+        s,
         fip_fields,
     );
 }

@@ -15,9 +15,11 @@
 //! [`interfaces_by_ip`] and [`backends_by_service`] build the same indexes
 //! object by object, in manifest order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::{EndpointSlice, Endpoints, Inventory, ObjectRef, Pod, Protocol};
 
@@ -255,7 +257,8 @@ pub type BackendSource = (u8, u64);
 /// Ready backends per service, maintained per endpoint object.
 #[derive(Debug, Clone, Default)]
 pub struct BackendIndex {
-    by_service: HashMap<(String, String), BTreeMap<BackendSource, Vec<Backend>>>,
+    /// Namespace → service name → backends by source.
+    by_service: HashMap<String, HashMap<String, BTreeMap<BackendSource, Vec<Backend>>>>,
 }
 
 impl BackendIndex {
@@ -267,19 +270,28 @@ impl BackendIndex {
         source: BackendSource,
         backends: Option<Vec<Backend>>,
     ) {
+        let (namespace, name) = service;
         match backends {
             Some(list) => {
                 self.by_service
-                    .entry(service)
+                    .entry(namespace)
+                    .or_default()
+                    .entry(name)
                     .or_default()
                     .insert(source, list);
             }
             None => {
-                if let Some(m) = self.by_service.get_mut(&service) {
+                let Some(ns) = self.by_service.get_mut(&namespace) else {
+                    return;
+                };
+                if let Some(m) = ns.get_mut(&name) {
                     m.remove(&source);
                     if m.is_empty() {
-                        self.by_service.remove(&service);
+                        ns.remove(&name);
                     }
+                }
+                if ns.is_empty() {
+                    self.by_service.remove(&namespace);
                 }
             }
         }
@@ -288,10 +300,9 @@ impl BackendIndex {
     /// The backends of a service: its `Endpoints` object's, then its
     /// slices', each in manifest order.
     pub fn of(&self, namespace: &str, name: &str) -> Vec<&Backend> {
-        // A borrowed key cannot be built for a tuple of Strings; services are
-        // few per lookup, so one small allocation is acceptable.
         self.by_service
-            .get(&(namespace.to_string(), name.to_string()))
+            .get(namespace)
+            .and_then(|ns| ns.get(name))
             .map(|m| m.values().flatten().collect())
             .unwrap_or_default()
     }

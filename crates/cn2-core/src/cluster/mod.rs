@@ -231,12 +231,61 @@ impl<S: Store> Cluster<S> {
     /// (a VirtualNetwork naming a missing Subnet, two networks of one name)
     /// is rejected alone and the rest applied.
     pub fn apply(&mut self, manifests: Manifests) -> Result<Report, ClusterError> {
+        self.change(&[], manifests)
+    }
+
+    /// Deletes the objects of these keys. A key that is not held, or whose
+    /// removal would break another object (a Subnet still referenced), is
+    /// reported as rejected; the others are deleted.
+    pub fn delete(&mut self, keys: &[ObjectKey]) -> Result<Report, ClusterError> {
+        self.change(keys, Manifests::default())
+    }
+
+    /// Makes the held objects exactly `manifests`: objects not in it are
+    /// deleted, the others applied (new ones after the existing ones), as one
+    /// change whose diff goes from the old set to the new one.
+    pub fn replace_all(&mut self, manifests: Manifests) -> Result<Report, ClusterError> {
+        let wanted: HashSet<ObjectKey> = manifests.documents.iter().map(object_key).collect();
+        let gone: Vec<ObjectKey> = self
+            .documents()
+            .into_iter()
+            .map(object_key)
+            .filter(|k| !wanted.contains(k))
+            .collect();
+        self.change(&gone, manifests)
+    }
+
+    /// Deletes `deletes`, then applies `puts`, and reports the net diff.
+    fn change(
+        &mut self,
+        deletes: &[ObjectKey],
+        manifests: Manifests,
+    ) -> Result<Report, ClusterError> {
         let mut report = Report {
             warnings: manifests.warnings,
             ..Report::default()
         };
         let mut dirty = FxHashSet::default();
         let mut pending = Vec::new();
+        for key in deletes {
+            let Some(previous) = self.objects.remove(key) else {
+                report
+                    .rejected
+                    .push(format!("{} {} not found", key.0, key.1));
+                continue;
+            };
+            if is_topology(&previous.doc.object) {
+                self.topology.remove(&previous.order);
+                pending.push(Pending {
+                    key: key.clone(),
+                    previous: Some(previous),
+                    place: None,
+                });
+            } else {
+                self.endpoint_change(key, Some(&previous), &mut dirty);
+                report.accepted += 1;
+            }
+        }
         for doc in manifests.documents {
             let key = object_key(&doc);
             let place = Some((doc.source.file.clone(), doc.source.document));
@@ -262,56 +311,6 @@ impl<S: Store> Cluster<S> {
             }
         }
         self.finish(pending, dirty, &mut report)?;
-        Ok(report)
-    }
-
-    /// Deletes the objects of these keys. A key that is not held, or whose
-    /// removal would break another object (a Subnet still referenced), is
-    /// reported as rejected; the others are deleted.
-    pub fn delete(&mut self, keys: &[ObjectKey]) -> Result<Report, ClusterError> {
-        let mut report = Report::default();
-        let mut dirty = FxHashSet::default();
-        let mut pending = Vec::new();
-        for key in keys {
-            let Some(previous) = self.objects.remove(key) else {
-                report
-                    .rejected
-                    .push(format!("{} {} not found", key.0, key.1));
-                continue;
-            };
-            if is_topology(&previous.doc.object) {
-                self.topology.remove(&previous.order);
-                pending.push(Pending {
-                    key: key.clone(),
-                    previous: Some(previous),
-                    place: None,
-                });
-            } else {
-                self.endpoint_change(key, Some(&previous), &mut dirty);
-                report.accepted += 1;
-            }
-        }
-        self.finish(pending, dirty, &mut report)?;
-        Ok(report)
-    }
-
-    /// Makes the held objects exactly `manifests`: objects not in it are
-    /// deleted, the others applied (new ones after the existing ones).
-    pub fn replace_all(&mut self, manifests: Manifests) -> Result<Report, ClusterError> {
-        let wanted: HashSet<ObjectKey> = manifests.documents.iter().map(object_key).collect();
-        let gone: Vec<ObjectKey> = self
-            .documents()
-            .into_iter()
-            .map(object_key)
-            .filter(|k| !wanted.contains(k))
-            .collect();
-        let mut report = self.delete(&gone)?;
-        let applied = self.apply(manifests)?;
-        report.diff.extend(applied.diff);
-        report.diff.sort();
-        report.rejected.extend(applied.rejected);
-        report.warnings.extend(applied.warnings);
-        report.accepted += applied.accepted;
         Ok(report)
     }
 

@@ -247,6 +247,33 @@ fn normalised(plan: &Plan) -> Value {
     v
 }
 
+/// The diff between the load-balancer objects of two plans.
+fn plan_diff(old: &Plan, new: &Plan) -> crate::lb::Diff {
+    let objects = |p: &Plan| -> BTreeMap<String, crate::lb::ServiceObjects> {
+        p.services
+            .iter()
+            .filter_map(|s| {
+                Some((
+                    format!("{}/{}", s.namespace, s.name),
+                    crate::lb::ServiceObjects {
+                        load_balancer: s.load_balancer.clone()?,
+                        instance_ips: s.instance_ips.clone(),
+                        floating_ips: s.floating_ips.clone(),
+                    },
+                ))
+            })
+            .collect()
+    };
+    let (old, new) = (objects(old), objects(new));
+    let mut d = crate::lb::Diff::default();
+    let ids: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for id in ids {
+        crate::lb::diff_service(id, old.get(id), new.get(id), &mut d);
+    }
+    d.sort();
+    d
+}
+
 fn member_count(p: &Plan) -> usize {
     p.services
         .iter()
@@ -265,18 +292,23 @@ proptest! {
         let r = c.apply_str("base.yaml", BASE).unwrap();
         prop_assert!(r.rejected.is_empty());
         for op in &ops {
-            match op {
+            let before = c.plan();
+            let r = match op {
                 Op::Apply(s) => {
                     let r = c.apply_str("op.yaml", &s.yaml()).unwrap();
                     prop_assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+                    r
                 }
                 Op::Delete(s) => {
                     let key = s.key();
                     let held = c.contains(&key);
                     let r = c.delete(&[key]).unwrap();
                     prop_assert_eq!(r.rejected.is_empty(), held);
+                    r
                 }
-            }
+            };
+            // The reported diff is exactly the difference between the plans.
+            prop_assert_eq!(r.diff, plan_diff(&before, &c.plan()));
         }
         let manifests = Manifests {
             documents: c.documents().into_iter().cloned().collect(),

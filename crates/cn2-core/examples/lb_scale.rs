@@ -4,13 +4,15 @@
 //!
 //! ```text
 //! cargo run --release -p cn2-core --example lb_scale -- plan 10000
+//! cargo run --release -p cn2-core --example lb_scale -- cluster 10000
 //! cargo run --release -p cn2-core --example lb_scale -- churn 10000
 //! ```
 //!
 //! `plan` times a full plan (load and resolve excluded) through
-//! `plan::plan`, then through a `Cluster` holding the objects; `churn` times
-//! 20,000 incremental endpoint additions and removals and prints the
-//! median and percentiles. Both print the process's peak RSS (`VmHWM`).
+//! `plan::plan`, then its steps one by one; `cluster` times applying every
+//! object to a `Cluster` and its plan; `churn` times 20,000 incremental
+//! endpoint additions and removals (`CHURN_ROUNDS` × 2,000) and prints the
+//! median and percentiles. Each prints the process's peak RSS (`VmHWM`).
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -19,8 +21,9 @@ use std::time::Instant;
 
 use cn2_core::cluster::Cluster;
 use cn2_core::ipam::Allocator;
+use cn2_core::lb::{backends_by_service, interfaces_by_ip};
 use cn2_core::model::{Inventory, load_str};
-use cn2_core::plan::plan;
+use cn2_core::plan::{ServiceResult, assemble, build_service, decide, plan, service_network_id};
 
 fn peak_rss() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -44,6 +47,7 @@ fn main() {
     match mode {
         "plan" => {
             let inv = Inventory::resolve(&manifests).expect("resolve");
+            drop(manifests);
             let t = Instant::now();
             let p = plan(&inv, &mut Allocator::in_memory()).expect("plan");
             println!(
@@ -53,13 +57,44 @@ fn main() {
                 p.nodes.len()
             );
             drop(p);
+            // The same steps, timed one by one.
+            let t = Instant::now();
+            let mut alloc = Allocator::in_memory();
+            let decisions = decide(&inv, &mut alloc).expect("decide");
+            let decided = t.elapsed();
+            let interfaces = interfaces_by_ip(&inv);
+            let backends = backends_by_service(&inv);
+            let network = service_network_id(&inv);
+            let results: Vec<ServiceResult> = inv
+                .services
+                .iter()
+                .zip(decisions)
+                .map(|((_, svc), decision)| {
+                    let built = build_service(svc, &decision, &network, &backends, &interfaces);
+                    ServiceResult {
+                        svc,
+                        decision,
+                        built,
+                    }
+                })
+                .collect();
+            let built = t.elapsed();
+            let p = assemble(&inv, &interfaces, results, Vec::new());
+            println!(
+                "  address decisions {decided:?}, load-balancer objects {:?}, routes and announcements {:?} ({} routes)",
+                built - decided,
+                t.elapsed() - built,
+                p.nodes.iter().map(|n| n.routes.len()).sum::<usize>()
+            );
+        }
+        "cluster" => {
             let t = Instant::now();
             let mut c = Cluster::new();
             c.apply(manifests).expect("apply");
             let applied = t.elapsed();
             let p = c.plan();
             println!(
-                "cluster apply: {applied:?}, then plan: {:?} ({} services)",
+                "Cluster::apply of every object: {applied:?}, then Cluster::plan: {:?} ({} services)",
                 t.elapsed() - applied,
                 p.services.len()
             );
@@ -102,7 +137,7 @@ fn main() {
             );
         }
         other => {
-            eprintln!("unknown mode {other:?}: use plan or churn");
+            eprintln!("unknown mode {other:?}: use plan, cluster or churn");
             std::process::exit(2);
         }
     }

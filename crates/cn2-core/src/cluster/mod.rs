@@ -16,10 +16,14 @@
 //!   service only, and rebuilds that service's objects: O(that service).
 //! * A `Pod` change re-maps its addresses in the interface index and
 //!   rebuilds the services that list one of them as a backend.
-//! * A `Service` change, or any change of networks, namespaces, nodes, the
-//!   Kubemanager or address pools, re-runs the address decisions of every
-//!   service (allocations held are kept, so only what changed moves) and
-//!   rebuilds the objects of the services whose decision or spec changed:
+//! * A `Service` change decides the addresses of that service and of the
+//!   services still waiting for addresses (pending, or short of a family),
+//!   in manifest order; the addresses of a deleted service are released.
+//!   Every other service keeps its decision: O(changed + waiting services).
+//! * A change of networks, namespaces, nodes, the Kubemanager or address
+//!   pools resolves them again and re-runs the address decisions of every
+//!   service (allocations held are kept, so only what changed moves), then
+//!   rebuilds the objects of the services whose decision changed:
 //!   O(services).
 //!
 //! # Identity
@@ -46,7 +50,8 @@ use crate::lb::endpoints::{endpoints_backends, slice_backends};
 use crate::lb::{BackendIndex, Diff, InterfaceIndex, ServiceObjects, diff_service};
 use crate::model::{Document, Inventory, Manifests, ModelError, Object, Service, load_str_each};
 use crate::plan::{
-    Decision, Plan, PlanError, ServiceResult, assemble, build_service, decide, service_network_id,
+    Decision, Plan, PlanError, Scope, ServiceResult, assemble, build_service, decide_services,
+    service_key, service_network_id,
 };
 
 /// Errors of a cluster (bad objects are not errors: they are rejected and
@@ -105,8 +110,11 @@ struct Entry {
 /// A service's state: its object, decision and built objects.
 #[derive(Debug, Clone)]
 struct SvcState {
+    /// Position in manifest order.
+    order: u64,
     svc: Service,
-    decision: Decision,
+    /// `None` until the first decision.
+    decision: Option<Decision>,
     built: Option<Result<ServiceObjects, String>>,
 }
 
@@ -116,13 +124,25 @@ impl SvcState {
     }
 }
 
-/// Whether changes to objects of this kind go through address decisions
-/// (everything but pods and endpoint objects).
+/// Whether an object is part of the topology that address decisions of
+/// every service depend on (everything but services, pods and endpoint
+/// objects).
 fn is_topology(o: &Object) -> bool {
     !matches!(
         o,
-        Object::Pod(_) | Object::Endpoints(_) | Object::EndpointSlice(_)
+        Object::Service(_) | Object::Pod(_) | Object::Endpoints(_) | Object::EndpointSlice(_)
     )
+}
+
+/// Whether a decision can change without a change of its service or of the
+/// topology: it is pending, or holds fewer addresses than it has families
+/// (addresses released by other services may complete it).
+fn unsettled(d: &Decision) -> bool {
+    let fams = d.addr.families.len();
+    let no_lb = d.addr.headless || d.addr.kind == crate::model::ServiceKind::ExternalName;
+    !d.pending.is_empty()
+        || (!no_lb && d.cluster_ips.len() < fams)
+        || (d.addr.kind == crate::model::ServiceKind::LoadBalancer && d.external_ips.len() < fams)
 }
 
 /// The service an endpoint object feeds, if any.
@@ -152,7 +172,8 @@ pub struct Cluster<S: Store = MemoryStore> {
     /// Topology objects (not pods or endpoint objects) by manifest order.
     topology: BTreeMap<u64, ObjectKey>,
     next_order: u64,
-    /// Networks, namespaces, nodes, Kubemanager, pools and services.
+    /// Networks, namespaces, nodes, Kubemanager and pools (services are in
+    /// `services`, in the order of `service_order`).
     inv: Inventory,
     service_network: String,
     interfaces: InterfaceIndex,
@@ -162,6 +183,19 @@ pub struct Cluster<S: Store = MemoryStore> {
     /// Address → the services listing it as a backend (with a count).
     users: HashMap<IpAddr, Vec<(SvcId, u32)>>,
     services: HashMap<SvcId, SvcState>,
+    /// Services by manifest order.
+    service_order: BTreeMap<u64, SvcId>,
+    /// Services whose decision is [`unsettled`], by manifest order.
+    unsettled: BTreeMap<u64, SvcId>,
+}
+
+/// Service changes of one call, for the address decisions.
+#[derive(Default)]
+struct ServiceChanges {
+    /// Services added or replaced.
+    changed: Vec<SvcId>,
+    /// Allocation keys of services that are gone (deleted, or whose UID changed).
+    gone: Vec<String>,
 }
 
 impl Default for Cluster<MemoryStore> {
@@ -196,6 +230,8 @@ impl<S: Store> Cluster<S> {
             backend_ips: HashMap::default(),
             users: HashMap::default(),
             services: HashMap::default(),
+            service_order: BTreeMap::new(),
+            unsettled: BTreeMap::new(),
         }
     }
 
@@ -267,6 +303,7 @@ impl<S: Store> Cluster<S> {
         };
         let mut dirty = FxHashSet::default();
         let mut pending = Vec::new();
+        let mut services = ServiceChanges::default();
         for key in deletes {
             let Some(previous) = self.objects.remove(key) else {
                 report
@@ -274,7 +311,10 @@ impl<S: Store> Cluster<S> {
                     .push(format!("{} {} not found", key.0, key.1));
                 continue;
             };
-            if is_topology(&previous.doc.object) {
+            if let Object::Service(svc) = &previous.doc.object {
+                self.delete_service(svc, &mut services, &mut dirty, &mut report.diff);
+                report.accepted += 1;
+            } else if is_topology(&previous.doc.object) {
                 self.topology.remove(&previous.order);
                 pending.push(Pending {
                     key: key.clone(),
@@ -297,6 +337,12 @@ impl<S: Store> Cluster<S> {
                 }
             };
             let topology = is_topology(&doc.object);
+            if let Object::Service(svc) = &doc.object {
+                self.put_service(order, svc, &mut services);
+                report.accepted += 1;
+                self.objects.insert(key, Entry { order, doc });
+                continue;
+            }
             let previous = self.objects.insert(key.clone(), Entry { order, doc });
             if topology {
                 self.topology.insert(order, key.clone());
@@ -310,8 +356,55 @@ impl<S: Store> Cluster<S> {
                 report.accepted += 1;
             }
         }
-        self.finish(pending, dirty, &mut report)?;
+        self.finish(pending, services, dirty, &mut report)?;
         Ok(report)
+    }
+
+    /// Records a new or replaced service.
+    fn put_service(&mut self, order: u64, svc: &Service, changes: &mut ServiceChanges) {
+        let id = svc_id(&svc.metadata.namespace, &svc.metadata.name);
+        match self.services.get_mut(&id) {
+            Some(st) => {
+                let old_key = service_key(&st.svc);
+                if old_key != service_key(svc) {
+                    changes.gone.push(old_key);
+                }
+                st.svc = svc.clone();
+            }
+            None => {
+                self.service_order.insert(order, id.clone());
+                self.services.insert(
+                    id.clone(),
+                    SvcState {
+                        order,
+                        svc: svc.clone(),
+                        decision: None,
+                        built: None,
+                    },
+                );
+            }
+        }
+        changes.changed.push(id);
+    }
+
+    /// Forgets a deleted service: its objects are deleted, its addresses
+    /// released by the next decisions.
+    fn delete_service(
+        &mut self,
+        svc: &Service,
+        changes: &mut ServiceChanges,
+        dirty: &mut FxHashSet<SvcId>,
+        diff: &mut Diff,
+    ) {
+        let id = svc_id(&svc.metadata.namespace, &svc.metadata.name);
+        if let Some(st) = self.services.remove(&id) {
+            self.service_order.remove(&st.order);
+            self.unsettled.remove(&st.order);
+            diff_service(&id, st.objects(), None, diff);
+            changes.gone.push(service_key(&st.svc));
+        }
+        changes.changed.retain(|c| *c != id);
+        dirty.remove(&id);
     }
 
     /// Loads manifest text (YAML or JSON, several documents, `kind: List`)
@@ -344,14 +437,13 @@ impl<S: Store> Cluster<S> {
     /// O(cluster); changes do not).
     pub fn plan(&self) -> Plan {
         let results = self
-            .inv
-            .services
-            .iter()
-            .map(|(_, svc)| {
-                let st = &self.services[&svc_id(&svc.metadata.namespace, &svc.metadata.name)];
+            .service_order
+            .values()
+            .map(|id| {
+                let st = &self.services[id];
                 ServiceResult {
-                    svc,
-                    decision: st.decision.clone(),
+                    svc: &st.svc,
+                    decision: st.decision.clone().expect("every service is decided"),
                     built: st.built.clone(),
                 }
             })
@@ -502,16 +594,23 @@ impl<S: Store> Cluster<S> {
     fn finish(
         &mut self,
         mut pending: Vec<Pending>,
+        services: ServiceChanges,
         mut dirty: FxHashSet<SvcId>,
         report: &mut Report,
     ) -> Result<(), ClusterError> {
+        let mut topology = false;
         if !pending.is_empty() {
             let inv = self.settle(&mut pending, report);
             report.accepted += pending.len();
             if let Some(inv) = inv {
                 self.inv = inv;
-                self.redecide(&mut dirty, &mut report.diff)?;
+                topology = true;
             }
+        }
+        if topology {
+            self.redecide(None, &[], &mut dirty)?;
+        } else if !services.changed.is_empty() || !services.gone.is_empty() {
+            self.redecide(Some(&services.changed), &services.gone, &mut dirty)?;
         }
         let mut ids: Vec<SvcId> = dirty.into_iter().collect();
         ids.sort();
@@ -519,9 +618,12 @@ impl<S: Store> Cluster<S> {
             let Some(st) = self.services.get_mut(&id) else {
                 continue;
             };
+            let Some(decision) = &st.decision else {
+                continue;
+            };
             let built = build_service(
                 &st.svc,
-                &st.decision,
+                decision,
                 &self.service_network,
                 &self.backends,
                 &self.interfaces,
@@ -595,51 +697,52 @@ impl<S: Store> Cluster<S> {
         }
     }
 
-    /// Re-runs the address decisions of every service and marks the
-    /// services whose spec or decision changed; removes deleted services.
+    /// Re-runs address decisions: of every service (`changed` is `None`:
+    /// the topology changed), else of the changed services and the
+    /// unsettled ones, releasing the addresses of `gone` keys. Marks the
+    /// services whose spec or decision changed.
     fn redecide(
         &mut self,
+        changed: Option<&[SvcId]>,
+        gone: &[String],
         dirty: &mut FxHashSet<SvcId>,
-        diff: &mut Diff,
     ) -> Result<(), ClusterError> {
-        let decisions = decide(&self.inv, &mut self.alloc)?;
-        let network = service_network_id(&self.inv);
-        let all = network != self.service_network;
-        self.service_network = network;
-        let mut seen = HashSet::with_capacity(decisions.len());
-        for ((_, svc), decision) in self.inv.services.iter().zip(decisions) {
-            let id = svc_id(&svc.metadata.namespace, &svc.metadata.name);
-            seen.insert(id.clone());
-            match self.services.get_mut(&id) {
-                Some(st) if !all && st.svc == *svc && st.decision == decision => {}
-                Some(st) => {
-                    st.svc = svc.clone();
-                    st.decision = decision;
-                    dirty.insert(id);
-                }
-                None => {
-                    self.services.insert(
-                        id.clone(),
-                        SvcState {
-                            svc: svc.clone(),
-                            decision,
-                            built: None,
-                        },
-                    );
-                    dirty.insert(id);
-                }
+        let mut all = false;
+        let ids: Vec<SvcId> = match changed {
+            None => {
+                let network = service_network_id(&self.inv);
+                all = network != self.service_network;
+                self.service_network = network;
+                self.service_order.values().cloned().collect()
             }
-        }
-        let gone: Vec<SvcId> = self
-            .services
-            .keys()
-            .filter(|id| !seen.contains(*id))
-            .cloned()
-            .collect();
-        for id in gone {
-            let st = self.services.remove(&id).expect("listed");
-            diff_service(&id, st.objects(), None, diff);
-            dirty.remove(&id);
+            Some(changed) => {
+                let mut by_order: BTreeMap<u64, SvcId> = self.unsettled.clone();
+                for id in changed {
+                    if let Some(st) = self.services.get(id) {
+                        by_order.insert(st.order, id.clone());
+                    }
+                }
+                by_order.into_values().collect()
+            }
+        };
+        let svcs: Vec<&Service> = ids.iter().map(|id| &self.services[id].svc).collect();
+        let scope = match changed {
+            None => Scope::All,
+            Some(_) => Scope::Some { gone },
+        };
+        let decisions = decide_services(&self.inv, &svcs, &mut self.alloc, scope)?;
+        let changed: FxHashSet<&SvcId> = changed.into_iter().flatten().collect();
+        for (id, decision) in ids.iter().zip(decisions) {
+            let st = self.services.get_mut(id).expect("listed");
+            if unsettled(&decision) {
+                self.unsettled.insert(st.order, id.clone());
+            } else {
+                self.unsettled.remove(&st.order);
+            }
+            if all || changed.contains(id) || st.decision.as_ref() != Some(&decision) {
+                dirty.insert(id.clone());
+            }
+            st.decision = Some(decision);
         }
         Ok(())
     }

@@ -153,14 +153,44 @@ pub fn decide<S: Store>(
     inv: &Inventory,
     alloc: &mut Allocator<S>,
 ) -> Result<Vec<Decision>, PlanError> {
+    let services: Vec<&Service> = inv.services.iter().map(|(_, s)| s).collect();
+    decide_services(inv, &services, alloc, Scope::All)
+}
+
+/// Which allocations a run of [`decide_services`] may release.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// The services given are all the services: the addresses of every other
+    /// owner are released.
+    All,
+    /// Only the services given are decided (the others keep what they
+    /// hold); the addresses of the services with these keys
+    /// ([`service_key`]), which are gone, are released.
+    Some {
+        /// Keys of services that no longer exist.
+        gone: &'a [String],
+    },
+}
+
+/// Decides the addresses of `services` (in manifest order), with the
+/// networks, namespaces and Kubemanager of `inv`: the three phases of the
+/// module docs. With [`Scope::Some`], the services not given must be ones
+/// whose decision cannot change (nothing they depend on changed, and they
+/// are not pending); their allocations are left alone. The result has one
+/// decision per service given, in order.
+pub fn decide_services<S: Store>(
+    inv: &Inventory,
+    services: &[&Service],
+    alloc: &mut Allocator<S>,
+    scope: Scope<'_>,
+) -> Result<Vec<Decision>, PlanError> {
     register_pools(inv, alloc)?;
     // A ClusterIP and an external address per family, at most.
-    alloc.reserve(inv.services.len() * 2);
+    alloc.reserve(services.len() * 2);
     let mut selectors = ExternalSelectors::new(inv);
-    let mut work: Vec<Work> = inv
-        .services
+    let mut work: Vec<Work> = services
         .iter()
-        .map(|(_, svc)| Work {
+        .map(|&svc| Work {
             svc,
             key: service_key(svc),
             addr: svc.addressing().expect("validated at load"),
@@ -221,7 +251,7 @@ pub fn decide<S: Store>(
         .filter(|w| !w.addr.headless && w.addr.kind != ServiceKind::ExternalName)
         .map(|w| (w.key.as_str(), w))
         .collect();
-    alloc.retain_owners(|o| {
+    let keep = |o: &str| {
         parse_owner(o).is_some_and(|(key, role, fam)| {
             wanted.get(key).is_some_and(|w| {
                 w.addr.families.contains(&fam)
@@ -229,7 +259,26 @@ pub fn decide<S: Store>(
                         || (role == "external" && w.addr.kind == ServiceKind::LoadBalancer))
             })
         })
-    })?;
+    };
+    match scope {
+        Scope::All => alloc.retain_owners(keep)?,
+        Scope::Some { gone } => {
+            let keys = gone
+                .iter()
+                .map(String::as_str)
+                .chain(work.iter().map(|w| w.key.as_str()));
+            for key in keys {
+                for role in ["cluster", "external"] {
+                    for fam in [Family::V4, Family::V6] {
+                        let o = owner(key, role, fam);
+                        if !keep(&o) {
+                            alloc.release_owner(&o)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
     for w in &mut work {
         if w.addr.kind != ServiceKind::LoadBalancer {
             continue;

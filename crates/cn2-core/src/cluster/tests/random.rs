@@ -336,3 +336,84 @@ proptest! {
         }
     }
 }
+
+/// A store shared with the test, so that a whole plan can start from the
+/// cluster's allocations.
+#[derive(Debug, Clone, Default)]
+struct SharedStore(std::rc::Rc<std::cell::RefCell<BTreeMap<(String, String), IpAddr>>>);
+
+impl crate::ipam::Store for SharedStore {
+    fn load(&mut self) -> Result<Vec<crate::ipam::Allocation>, crate::ipam::IpamError> {
+        Ok(self
+            .0
+            .borrow()
+            .iter()
+            .map(|((pool, owner), a)| crate::ipam::Allocation {
+                pool: pool.clone(),
+                owner: owner.clone(),
+                address: *a,
+            })
+            .collect())
+    }
+    fn put(
+        &mut self,
+        pool: &str,
+        owner: &str,
+        address: IpAddr,
+    ) -> Result<(), crate::ipam::IpamError> {
+        self.0
+            .borrow_mut()
+            .insert((pool.to_string(), owner.to_string()), address);
+        Ok(())
+    }
+    fn remove(&mut self, pool: &str, owner: &str) -> Result<(), crate::ipam::IpamError> {
+        self.0
+            .borrow_mut()
+            .remove(&(pool.to_string(), owner.to_string()));
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<(), crate::ipam::IpamError> {
+        Ok(())
+    }
+}
+
+/// Few addresses: a service subnet and an external network with one usable
+/// address each (a /30 less network, gateway and broadcast), for 4
+/// services, so services wait for addresses and take them when others are
+/// deleted.
+const SCARCE: &str = "apiVersion: configplane.juniper.net/v1\nkind: Kubemanager\nmetadata: {name: km, namespace: contrail}\nspec:\n  serviceV4Subnet: 10.96.0.0/30\n  externalNetworkV4Subnet: 203.0.113.0/30\n  externalNetworkSelectors:\n    default-external: {namespaceSelector: {}, networkSelector: {matchLabels: {service.contrail.juniper.net/externalNetworkSelector: default-external}}}\n";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// With scarce addresses, the incremental state (which re-decides only
+    /// changed and waiting services) is exactly what a whole plan gives when
+    /// it starts from the same allocations.
+    #[test]
+    fn incremental_decisions_equal_a_whole_plan_on_the_same_allocations(
+        ops in prop::collection::vec(op(), 1..40),
+    ) {
+        let store = SharedStore::default();
+        let mut c = Cluster::with_allocator(Allocator::with_store(store.clone()).unwrap());
+        let r = c.apply_str("base.yaml", SCARCE).unwrap();
+        prop_assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+        for op in &ops {
+            match op {
+                Op::Apply(s) => {
+                    c.apply_str("op.yaml", &s.yaml()).unwrap();
+                }
+                Op::Delete(s) => {
+                    c.delete(&[s.key()]).unwrap();
+                }
+            }
+            let manifests = Manifests {
+                documents: c.documents().into_iter().cloned().collect(),
+                warnings: Vec::new(),
+            };
+            let snapshot = SharedStore(std::rc::Rc::new(std::cell::RefCell::new(store.0.borrow().clone())));
+            let mut alloc = Allocator::with_store(snapshot).unwrap();
+            let whole = plan(&Inventory::resolve(&manifests).unwrap(), &mut alloc).unwrap();
+            prop_assert_eq!(c.plan(), whole);
+        }
+    }
+}

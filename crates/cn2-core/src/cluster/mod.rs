@@ -91,6 +91,8 @@ pub struct Report {
     pub warnings: Vec<String>,
     /// How many objects were applied or deleted.
     pub accepted: usize,
+    /// Objects asked to be deleted that were not there (also in `rejected`).
+    pub not_found: Vec<ObjectKey>,
 }
 
 /// A service's identity in the indexes: `namespace/name`.
@@ -309,6 +311,7 @@ impl<S: Store> Cluster<S> {
                 report
                     .rejected
                     .push(format!("{} {} not found", key.0, key.1));
+                report.not_found.push(key.clone());
                 continue;
             };
             if let Object::Service(svc) = &previous.doc.object {
@@ -420,14 +423,30 @@ impl<S: Store> Cluster<S> {
     }
 
     /// Deletes the objects named in manifest text (kind, namespace and name
-    /// are used; the objects must still parse).
+    /// are used; the objects must still parse). An object that is not held
+    /// is reported with its place in the text.
     pub fn delete_str(&mut self, file: &str, text: &str) -> Result<Report, ClusterError> {
         let (loaded, errors) = load_str_each(file, text);
-        let keys: Vec<ObjectKey> = loaded.documents.iter().map(object_key).collect();
+        let mut rejected: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        let mut not_found = Vec::new();
+        let mut keys = Vec::new();
+        for d in &loaded.documents {
+            let key = object_key(d);
+            if self.objects.contains_key(&key) {
+                keys.push(key);
+            } else {
+                rejected.push(format!(
+                    "{}: document {}: {} {} not found",
+                    d.source.file, d.source.document, key.0, key.1
+                ));
+                not_found.push(key);
+            }
+        }
         let mut report = self.delete(&keys)?;
-        report
-            .rejected
-            .splice(0..0, errors.iter().map(ToString::to_string));
+        rejected.append(&mut report.rejected);
+        report.rejected = rejected;
+        not_found.append(&mut report.not_found);
+        report.not_found = not_found;
         report.warnings = loaded.warnings;
         Ok(report)
     }

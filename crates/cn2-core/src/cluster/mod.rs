@@ -20,8 +20,10 @@
 //!   services still waiting for addresses (pending, or short of a family),
 //!   in manifest order; the addresses of a deleted service are released.
 //!   Every other service keeps its decision: O(changed + waiting services).
-//! * A change of networks, namespaces, nodes, the Kubemanager or address
-//!   pools resolves them again and re-runs the address decisions of every
+//! * A `Node` change only updates what routes and announcements are made
+//!   from when the plan is put together.
+//! * A change of networks, namespaces, the Kubemanager or address pools
+//!   resolves them again and re-runs the address decisions of every
 //!   service (allocations held are kept, so only what changed moves), then
 //!   rebuilds the objects of the services whose decision changed:
 //!   O(services).
@@ -623,7 +625,9 @@ impl<S: Store> Cluster<S> {
             report.accepted += pending.len();
             if let Some(inv) = inv {
                 self.inv = inv;
-                topology = true;
+                // Nodes matter to routes and announcements (put together by
+                // `plan`), not to address decisions.
+                topology = pending.iter().any(|p| p.key.0 != "Node");
             }
         }
         if topology {

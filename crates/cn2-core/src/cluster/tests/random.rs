@@ -49,6 +49,10 @@ enum Spec {
     Namespace {
         annotated: bool,
     },
+    Node {
+        idx: u8,
+        address: u8,
+    },
 }
 
 impl Spec {
@@ -59,6 +63,7 @@ impl Spec {
             Spec::Slice { idx, .. } => ("EndpointSlice", format!("app/slice-{idx}")),
             Spec::Pod { idx, .. } => ("Pod", format!("app/pod-{idx}")),
             Spec::Namespace { .. } => ("Namespace", "app".into()),
+            Spec::Node { idx, .. } => ("Node", format!("n{idx}")),
         }
     }
 
@@ -142,6 +147,9 @@ impl Spec {
                     backend_ip(*primary)
                 )
             }
+            Spec::Node { idx, address } => format!(
+                "apiVersion: v1\nkind: Node\nmetadata: {{name: n{idx}}}\nstatus: {{addresses: [{{type: InternalIP, address: 192.0.2.{address}}}]}}\n"
+            ),
             Spec::Namespace { annotated } => {
                 let ann = if *annotated {
                     "{service.contrail.juniper.net/externalNetwork: contrail/missing}"
@@ -184,6 +192,7 @@ fn spec() -> impl Strategy<Value = Spec> {
             }
         ),
         prop::bool::weighted(0.3).prop_map(|annotated| Spec::Namespace { annotated }),
+        (0u8..3, 1u8..4).prop_map(|(idx, address)| Spec::Node { idx, address }),
     ]
 }
 

@@ -10,6 +10,9 @@ packages=(
     iputils-ping    # reachability checks between test namespaces
     valgrind        # the C API tests run under it
     pkg-config      # the C API's pkg-config file is tested
+    containernetworking-plugins  # the reference bridge / host-local plugins
+    golang-go                    # builds the libcni driver of the interop tests
+    golang-github-appc-cni-dev   # the real libcni, built offline from /usr/share/gocode
 )
 
 missing=()

@@ -7,6 +7,30 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+// NAT flag: source address rewritten.
+#define CN2_NAT_SNAT 1
+
+// NAT flag: source port rewritten.
+#define CN2_NAT_SPAT 2
+
+// NAT flag: destination address rewritten.
+#define CN2_NAT_DNAT 4
+
+// NAT flag: destination port rewritten.
+#define CN2_NAT_DPAT 8
+
+// Drop reason: none.
+#define CN2_DROP_NONE 0
+
+// Drop reason: FloatingIP port without a mapping (`PORT_MAP_DROP`).
+#define CN2_DROP_PORT_MAP 1
+
+// Drop reason: mapped port of a service without members.
+#define CN2_DROP_NO_MEMBER 2
+
+// Drop reason: the flow table is full.
+#define CN2_DROP_TABLE_FULL 3
+
 // The result of a cn2 call. `CN2_OK` is zero; every other value names one
 // kind of failure, and [`cn2_result_message`] describes it.
 enum cn2_result
@@ -44,8 +68,108 @@ typedef uint32_t cn2_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Member-selection algorithms.
+enum cn2_lb_algorithm
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The vRouter's `hash % slots` over slot-stable members.
+  CN2_LB_ECMP = 0,
+  // Maglev consistent hashing, table size 65537.
+  CN2_LB_MAGLEV = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cn2_lb_algorithm cn2_lb_algorithm;
+#else
+typedef uint32_t cn2_lb_algorithm;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Flow actions.
+enum cn2_flow_action
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Forwarded untranslated.
+  CN2_FLOW_FORWARD = 0,
+  // Translated (see the NAT flags and rewrite).
+  CN2_FLOW_NAT = 1,
+  // Dropped (see the drop reason).
+  CN2_FLOW_DROP = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cn2_flow_action cn2_flow_action;
+#else
+typedef uint32_t cn2_flow_action;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // An opaque handle: cluster objects and their address allocations.
 typedef struct cn2_cluster cn2_cluster;
+
+// An opaque flow table.
+typedef struct cn2_flow_table cn2_flow_table;
+
+// An opaque member selector.
+typedef struct cn2_selector cn2_selector;
+
+// An IP address: `family` 4 or 6; an IPv4 address in `bytes[0..4]`.
+typedef struct {
+  // 4 or 6.
+  uint8_t family;
+  // The address in network byte order.
+  uint8_t bytes[16];
+} cn2_ip;
+
+// A member: address, port and weight (Maglev; at least 1).
+typedef struct {
+  // Address.
+  cn2_ip address;
+  // Port.
+  uint16_t port;
+  // Weight (used by Maglev; 0 is invalid).
+  uint32_t weight;
+} cn2_member;
+
+// A connection's 5-tuple.
+typedef struct {
+  // IP protocol number (6, 17, 132).
+  uint8_t protocol;
+  // Source address.
+  cn2_ip src;
+  // Source port.
+  uint16_t src_port;
+  // Destination address.
+  cn2_ip dst;
+  // Destination port.
+  uint16_t dst_port;
+} cn2_five_tuple;
+
+// What happens to a packet.
+typedef struct {
+  // The action.
+  cn2_flow_action action;
+  // One of the `CN2_DROP_*` reasons.
+  uint32_t drop_reason;
+  // `CN2_NAT_*` flags of the matched flow.
+  uint8_t nat_flags;
+  // Whether `member` is set.
+  bool has_member;
+  // The member of the connection.
+  cn2_member member;
+  // Whether `rewrite_*` are set.
+  bool has_rewrite;
+  // The rewritten address (destination for DNAT, source for SNAT).
+  cn2_ip rewrite_address;
+  // The rewritten port.
+  uint16_t rewrite_port;
+  // Whether this packet created the flow pair.
+  bool created;
+} cn2_flow_verdict;
 
 #ifdef __cplusplus
 extern "C" {
@@ -111,6 +235,94 @@ cn2_result cn2_cluster_plan_json(const cn2_cluster *cluster, char **out, size_t 
 // # Safety
 // `cluster` must be a live handle; `out` and `out_len` must be writable.
 cn2_result cn2_cluster_last_error(const cn2_cluster *cluster, char **out, size_t *out_len);
+
+// Creates a member selector over `n` members at `members` (NULL if `n` is
+// 0). Free it with [`cn2_selector_free`]. `CN2_INVALID_ARGUMENT` for an
+// address family other than 4 or 6, or a Maglev member of weight 0.
+//
+// # Safety
+// `members` must point to `n` members; `out` must be writable.
+cn2_result cn2_selector_new(cn2_lb_algorithm algorithm_,
+                            const cn2_member *members_,
+                            size_t n,
+                            cn2_selector **out);
+
+// Selects the member for a 5-tuple into `*out`; `CN2_NOT_FOUND` when the
+// selector has no member. No allocation.
+//
+// # Safety
+// `selector` must be a live handle; `tuple` readable; `out` writable.
+cn2_result cn2_selector_select(const cn2_selector *selector,
+                               const cn2_five_tuple *tuple,
+                               cn2_member *out);
+
+// Adds a member (ECMP: into the first empty slot; Maglev: table rebuilt).
+//
+// # Safety
+// `selector` must be a live handle not used by other threads meanwhile.
+cn2_result cn2_selector_add(cn2_selector *selector, const cn2_member *member);
+
+// Removes a member (ECMP: its slot is left empty; Maglev: table rebuilt).
+//
+// # Safety
+// `selector` must be a live handle not used by other threads meanwhile.
+cn2_result cn2_selector_remove(cn2_selector *selector, const cn2_member *member);
+
+// Frees a selector. NULL is accepted and does nothing.
+//
+// # Safety
+// `selector` must be NULL or a live handle, not used afterwards.
+void cn2_selector_free(cn2_selector *selector);
+
+// Creates a flow table of at most `capacity` flows (a connection takes two)
+// whose flows expire after `idle_timeout` seconds idle.
+//
+// # Safety
+// `out` must be writable.
+cn2_result cn2_flow_table_new(size_t capacity, uint64_t idle_timeout, cn2_flow_table **out);
+
+// Maps a FloatingIP port: packets in `vrf` to `address`:`port` with
+// `protocol` go to one of `n` members (their own port, or `target_port`
+// when a member's port is 0), chosen with `algorithm`.
+//
+// # Safety
+// `table` must be a live handle used by no other thread meanwhile;
+// `address` readable; `members` must point to `n` members.
+cn2_result cn2_flow_table_map_port(cn2_flow_table *table,
+                                   uint32_t vrf,
+                                   const cn2_ip *address,
+                                   uint8_t protocol,
+                                   uint16_t port,
+                                   uint16_t target_port,
+                                   cn2_lb_algorithm algorithm_,
+                                   const cn2_member *members_,
+                                   size_t n);
+
+// Processes one packet at time `now` (seconds of any monotonic clock):
+// matches its flow or creates the flow pair, and fills `*out`. No
+// allocation; locks one shard of the table.
+//
+// # Safety
+// `table` must be a live handle; `tuple` readable; `out` writable.
+cn2_result cn2_flow_table_process(const cn2_flow_table *table,
+                                  uint32_t vrf,
+                                  const cn2_five_tuple *tuple,
+                                  uint8_t tcp_flags,
+                                  uint64_t now,
+                                  cn2_flow_verdict *out);
+
+// Removes flows idle longer than the idle timeout at `now` and flows marked
+// by TCP FIN/RST; returns how many (0 for NULL).
+//
+// # Safety
+// `table` must be NULL or a live handle.
+size_t cn2_flow_table_expire(const cn2_flow_table *table, uint64_t now);
+
+// Frees a flow table. NULL is accepted and does nothing.
+//
+// # Safety
+// `table` must be NULL or a live handle, not used afterwards.
+void cn2_flow_table_free(cn2_flow_table *table);
 
 // Writes the message of `result` into `buf` (at most `len` bytes, always
 // NUL-terminated when `len > 0`) and returns the message's full length

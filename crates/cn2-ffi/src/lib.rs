@@ -21,6 +21,7 @@
 
 mod boundary;
 mod cluster;
+mod hotpath;
 mod result;
 
 use std::os::raw::c_char;
@@ -29,6 +30,7 @@ pub use cluster::{
     cn2_cluster, cn2_cluster_apply, cn2_cluster_delete, cn2_cluster_free, cn2_cluster_last_error,
     cn2_cluster_new, cn2_cluster_plan_json,
 };
+pub use hotpath::*;
 pub use result::{cn2_result, cn2_result_message};
 
 static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");

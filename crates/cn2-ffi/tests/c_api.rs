@@ -22,14 +22,33 @@ fn build_c(name: &str, out: &Path) -> PathBuf {
     )
 }
 
-/// Compiles one C file against the header and the static library.
-fn compile(source: &Path, exe: &Path) -> PathBuf {
+/// Builds `libcn2.a` with the cargo running these tests (`cargo test` builds
+/// the crate only as an rlib for them), into the same target directory, once.
+fn static_lib() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let target_dir = lib_dir().parent().unwrap().to_path_buf();
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.args(["build", "--quiet", "-p", "cn2-ffi", "--lib"])
+            .env("CARGO_TARGET_DIR", &target_dir);
+        if lib_dir().file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building libcn2.a failed");
+    });
     let lib = lib_dir().join("libcn2.a");
     assert!(
         lib.exists(),
-        "{} is missing: build the cn2-ffi crate first",
+        "{} is missing after building cn2-ffi",
         lib.display()
     );
+    lib
+}
+
+/// Compiles one C file against the header and the static library.
+fn compile(source: &Path, exe: &Path) -> PathBuf {
+    let lib = static_lib();
     let status = Command::new("cc")
         .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-I"])
         .arg(crate_dir().join("include"))
@@ -102,7 +121,7 @@ fn pkg_config_file_builds_a_program() {
     let p = prefix.path();
     std::fs::create_dir_all(p.join("lib/pkgconfig")).unwrap();
     std::fs::create_dir_all(p.join("include")).unwrap();
-    std::fs::copy(lib_dir().join("libcn2.a"), p.join("lib/libcn2.a")).unwrap();
+    std::fs::copy(static_lib(), p.join("lib/libcn2.a")).unwrap();
     std::fs::copy(crate_dir().join("include/cn2.h"), p.join("include/cn2.h")).unwrap();
     let pc = std::fs::read_to_string(crate_dir().join("cn2.pc.in"))
         .unwrap()
@@ -150,6 +169,14 @@ fn cluster_api_from_c() {
     assert!(stdout.contains("all checks passed"), "{stdout}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
     assert_eq!(json["services"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn hot_path_from_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c("test_hotpath", dir.path());
+    let stdout = run_checked(&exe, &[]);
+    assert!(stdout.contains("all checks passed"), "{stdout}");
 }
 
 /// The example program of `examples/c/` builds, runs and prints the plan.

@@ -56,14 +56,34 @@ pub fn addr_bits(a: &IpAddr) -> u128 {
 /// The flow hash of a 5-tuple with a seed.
 #[inline]
 pub fn hash_with_seed(t: &FiveTuple, seed: u64) -> u64 {
-    let s = addr_bits(&t.src);
-    let d = addr_bits(&t.dst);
+    hash_bits(
+        t.protocol,
+        addr_bits(&t.src),
+        t.src_port,
+        addr_bits(&t.dst),
+        t.dst_port,
+        seed,
+    )
+}
+
+/// The flow hash from addresses already in their 128-bit form (see
+/// [`addr_bits`]): the same value as [`hash_with_seed`], for callers that hold
+/// raw address bytes (the C API).
+#[inline]
+pub fn hash_bits(
+    protocol: u8,
+    src: u128,
+    src_port: u16,
+    dst: u128,
+    dst_port: u16,
+    seed: u64,
+) -> u64 {
     let words = [
-        (s >> 64) as u64,
-        s as u64,
-        (d >> 64) as u64,
-        d as u64,
-        (t.protocol as u64) << 32 | (t.src_port as u64) << 16 | t.dst_port as u64,
+        (src >> 64) as u64,
+        src as u64,
+        (dst >> 64) as u64,
+        dst as u64,
+        (protocol as u64) << 32 | (src_port as u64) << 16 | dst_port as u64,
     ];
     words.iter().fold(seed, |h, w| mix(h ^ w))
 }

@@ -265,7 +265,12 @@ impl Selector {
     /// The member for a 5-tuple.
     #[inline]
     pub fn select(&self, t: &FiveTuple) -> Option<&Backend> {
-        let h = flow_hash(t);
+        self.select_hash(flow_hash(t))
+    }
+
+    /// The member for a flow hash already computed.
+    #[inline]
+    pub fn select_hash(&self, h: u64) -> Option<&Backend> {
         match self {
             Selector::Ecmp(s) => s.select(h),
             Selector::Maglev(m) => m.select(h),

@@ -1,0 +1,496 @@
+//! The typed hot path for data-plane agents: member selection and the flow
+//! table, with plain C structs and no JSON.
+//!
+//! **Thread safety.** `cn2_selector_select` and `cn2_flow_table_process` /
+//! `cn2_flow_table_expire` may be called from several threads at once on one
+//! handle (the flow table locks one shard per lookup). Functions that change
+//! a handle's configuration (`cn2_selector_add`, `cn2_selector_remove`,
+//! `cn2_flow_table_map_port`) need exclusive use of it: configure first, then
+//! share.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use cn2_core::ecmp::hash::{FLOW_SEED, hash_bits};
+use cn2_core::ecmp::{Algorithm, Backend, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
+use cn2_core::flow::{Action, DropReason, FlowTable, Packet, PortMap};
+
+use crate::boundary::{guard, guard_result};
+use crate::cn2_result;
+
+/// An IP address: `family` 4 or 6; an IPv4 address in `bytes[0..4]`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct cn2_ip {
+    /// 4 or 6.
+    pub family: u8,
+    /// The address in network byte order.
+    pub bytes: [u8; 16],
+}
+
+/// A member: address, port and weight (Maglev; at least 1).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct cn2_member {
+    /// Address.
+    pub address: cn2_ip,
+    /// Port.
+    pub port: u16,
+    /// Weight (used by Maglev; 0 is invalid).
+    pub weight: u32,
+}
+
+/// A connection's 5-tuple.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct cn2_five_tuple {
+    /// IP protocol number (6, 17, 132).
+    pub protocol: u8,
+    /// Source address.
+    pub src: cn2_ip,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination address.
+    pub dst: cn2_ip,
+    /// Destination port.
+    pub dst_port: u16,
+}
+
+/// Member-selection algorithms.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cn2_lb_algorithm {
+    /// The vRouter's `hash % slots` over slot-stable members.
+    CN2_LB_ECMP = 0,
+    /// Maglev consistent hashing, table size 65537.
+    CN2_LB_MAGLEV = 1,
+}
+
+/// Flow actions.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum cn2_flow_action {
+    /// Forwarded untranslated.
+    CN2_FLOW_FORWARD = 0,
+    /// Translated (see the NAT flags and rewrite).
+    CN2_FLOW_NAT = 1,
+    /// Dropped (see the drop reason).
+    CN2_FLOW_DROP = 2,
+}
+
+/// NAT flag: source address rewritten.
+pub const CN2_NAT_SNAT: u8 = 1;
+/// NAT flag: source port rewritten.
+pub const CN2_NAT_SPAT: u8 = 2;
+/// NAT flag: destination address rewritten.
+pub const CN2_NAT_DNAT: u8 = 4;
+/// NAT flag: destination port rewritten.
+pub const CN2_NAT_DPAT: u8 = 8;
+/// Drop reason: none.
+pub const CN2_DROP_NONE: u32 = 0;
+/// Drop reason: FloatingIP port without a mapping (`PORT_MAP_DROP`).
+pub const CN2_DROP_PORT_MAP: u32 = 1;
+/// Drop reason: mapped port of a service without members.
+pub const CN2_DROP_NO_MEMBER: u32 = 2;
+/// Drop reason: the flow table is full.
+pub const CN2_DROP_TABLE_FULL: u32 = 3;
+
+/// What happens to a packet.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct cn2_flow_verdict {
+    /// The action.
+    pub action: cn2_flow_action,
+    /// One of the `CN2_DROP_*` reasons.
+    pub drop_reason: u32,
+    /// `CN2_NAT_*` flags of the matched flow.
+    pub nat_flags: u8,
+    /// Whether `member` is set.
+    pub has_member: bool,
+    /// The member of the connection.
+    pub member: cn2_member,
+    /// Whether `rewrite_*` are set.
+    pub has_rewrite: bool,
+    /// The rewritten address (destination for DNAT, source for SNAT).
+    pub rewrite_address: cn2_ip,
+    /// The rewritten port.
+    pub rewrite_port: u16,
+    /// Whether this packet created the flow pair.
+    pub created: bool,
+}
+
+/// An opaque member selector.
+pub struct cn2_selector {
+    inner: Selector,
+}
+
+/// An opaque flow table.
+pub struct cn2_flow_table {
+    inner: FlowTable,
+}
+
+fn to_ip(a: &cn2_ip) -> Result<IpAddr, cn2_result> {
+    match a.family {
+        4 => Ok(IpAddr::V4(Ipv4Addr::new(
+            a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3],
+        ))),
+        6 => Ok(IpAddr::V6(Ipv6Addr::from(a.bytes))),
+        _ => Err(cn2_result::CN2_INVALID_ARGUMENT),
+    }
+}
+
+/// The 128-bit form of an address, as the flow hash takes it (IPv4 mapped).
+#[inline]
+fn ip_bits(a: &cn2_ip) -> Result<u128, cn2_result> {
+    match a.family {
+        4 => Ok(0xffff_0000_0000
+            | u32::from_be_bytes([a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]]) as u128),
+        6 => Ok(u128::from_be_bytes(a.bytes)),
+        _ => Err(cn2_result::CN2_INVALID_ARGUMENT),
+    }
+}
+
+fn from_ip(a: IpAddr) -> cn2_ip {
+    let mut bytes = [0u8; 16];
+    match a {
+        IpAddr::V4(v4) => {
+            bytes[..4].copy_from_slice(&v4.octets());
+            cn2_ip { family: 4, bytes }
+        }
+        IpAddr::V6(v6) => cn2_ip {
+            family: 6,
+            bytes: v6.octets(),
+        },
+    }
+}
+
+fn to_backend(m: &cn2_member) -> Result<Backend, cn2_result> {
+    Ok(Backend {
+        address: to_ip(&m.address)?,
+        port: m.port,
+        weight: m.weight,
+    })
+}
+
+fn from_backend(b: &Backend) -> cn2_member {
+    cn2_member {
+        address: from_ip(b.address),
+        port: b.port,
+        weight: b.weight,
+    }
+}
+
+fn to_tuple(t: &cn2_five_tuple) -> Result<FiveTuple, cn2_result> {
+    Ok(FiveTuple {
+        protocol: t.protocol,
+        src: to_ip(&t.src)?,
+        src_port: t.src_port,
+        dst: to_ip(&t.dst)?,
+        dst_port: t.dst_port,
+    })
+}
+
+fn algorithm(a: cn2_lb_algorithm) -> Algorithm {
+    match a {
+        cn2_lb_algorithm::CN2_LB_ECMP => Algorithm::Ecmp,
+        cn2_lb_algorithm::CN2_LB_MAGLEV => Algorithm::Maglev {
+            table_size: MAGLEV_DEFAULT_SIZE,
+        },
+    }
+}
+
+/// # Safety
+/// `ptr` must be NULL (then `n` must be 0) or point to `n` members.
+unsafe fn members(ptr: *const cn2_member, n: usize) -> Result<Vec<Backend>, cn2_result> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if ptr.is_null() {
+        return Err(cn2_result::CN2_NULL_PARAMETER);
+    }
+    // SAFETY: non-null and `n` members per the caller.
+    unsafe { std::slice::from_raw_parts(ptr, n) }
+        .iter()
+        .map(to_backend)
+        .collect()
+}
+
+/// Creates a member selector over `n` members at `members` (NULL if `n` is
+/// 0). Free it with [`cn2_selector_free`]. `CN2_INVALID_ARGUMENT` for an
+/// address family other than 4 or 6, or a Maglev member of weight 0.
+///
+/// # Safety
+/// `members` must point to `n` members; `out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_selector_new(
+    algorithm_: cn2_lb_algorithm,
+    members_: *const cn2_member,
+    n: usize,
+    out: *mut *mut cn2_selector,
+) -> cn2_result {
+    guard_result(|| {
+        if out.is_null() {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        }
+        // SAFETY: per the caller.
+        let list = unsafe { members(members_, n) }?;
+        let inner = Selector::new(algorithm(algorithm_), list)
+            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
+        // SAFETY: checked above.
+        unsafe { *out = Box::into_raw(Box::new(cn2_selector { inner })) };
+        Ok(())
+    })
+}
+
+/// Selects the member for a 5-tuple into `*out`; `CN2_NOT_FOUND` when the
+/// selector has no member. No allocation.
+///
+/// # Safety
+/// `selector` must be a live handle; `tuple` readable; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_selector_select(
+    selector: *const cn2_selector,
+    tuple: *const cn2_five_tuple,
+    out: *mut cn2_member,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: NULL-checked; valid per the caller.
+        let (s, t) = unsafe { (selector.as_ref(), tuple.as_ref()) };
+        let (Some(s), Some(t)) = (s, t) else {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        };
+        if out.is_null() {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        }
+        let h = hash_bits(
+            t.protocol,
+            ip_bits(&t.src)?,
+            t.src_port,
+            ip_bits(&t.dst)?,
+            t.dst_port,
+            FLOW_SEED,
+        );
+        let b = s.inner.select_hash(h).ok_or(cn2_result::CN2_NOT_FOUND)?;
+        // SAFETY: checked above.
+        unsafe { *out = from_backend(b) };
+        Ok(())
+    })
+}
+
+/// Adds a member (ECMP: into the first empty slot; Maglev: table rebuilt).
+///
+/// # Safety
+/// `selector` must be a live handle not used by other threads meanwhile.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_selector_add(
+    selector: *mut cn2_selector,
+    member: *const cn2_member,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: NULL-checked; exclusive per the caller.
+        let (s, m) = unsafe { (selector.as_mut(), member.as_ref()) };
+        let (Some(s), Some(m)) = (s, m) else {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        };
+        s.inner
+            .add(to_backend(m)?)
+            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)
+    })
+}
+
+/// Removes a member (ECMP: its slot is left empty; Maglev: table rebuilt).
+///
+/// # Safety
+/// `selector` must be a live handle not used by other threads meanwhile.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_selector_remove(
+    selector: *mut cn2_selector,
+    member: *const cn2_member,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: NULL-checked; exclusive per the caller.
+        let (s, m) = unsafe { (selector.as_mut(), member.as_ref()) };
+        let (Some(s), Some(m)) = (s, m) else {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        };
+        s.inner
+            .remove(&to_backend(m)?)
+            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)
+    })
+}
+
+/// Frees a selector. NULL is accepted and does nothing.
+///
+/// # Safety
+/// `selector` must be NULL or a live handle, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_selector_free(selector: *mut cn2_selector) {
+    guard((), || {
+        if !selector.is_null() {
+            // SAFETY: from cn2_selector_new.
+            drop(unsafe { Box::from_raw(selector) });
+        }
+    })
+}
+
+/// Creates a flow table of at most `capacity` flows (a connection takes two)
+/// whose flows expire after `idle_timeout` seconds idle.
+///
+/// # Safety
+/// `out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_flow_table_new(
+    capacity: usize,
+    idle_timeout: u64,
+    out: *mut *mut cn2_flow_table,
+) -> cn2_result {
+    guard_result(|| {
+        if out.is_null() {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        }
+        let inner =
+            FlowTable::new(capacity, idle_timeout).map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
+        // SAFETY: checked above.
+        unsafe { *out = Box::into_raw(Box::new(cn2_flow_table { inner })) };
+        Ok(())
+    })
+}
+
+/// Maps a FloatingIP port: packets in `vrf` to `address`:`port` with
+/// `protocol` go to one of `n` members (their own port, or `target_port`
+/// when a member's port is 0), chosen with `algorithm`.
+///
+/// # Safety
+/// `table` must be a live handle used by no other thread meanwhile;
+/// `address` readable; `members` must point to `n` members.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn cn2_flow_table_map_port(
+    table: *mut cn2_flow_table,
+    vrf: u32,
+    address: *const cn2_ip,
+    protocol: u8,
+    port: u16,
+    target_port: u16,
+    algorithm_: cn2_lb_algorithm,
+    members_: *const cn2_member,
+    n: usize,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: NULL-checked; exclusive per the caller.
+        let (t, a) = unsafe { (table.as_mut(), address.as_ref()) };
+        let (Some(t), Some(a)) = (t, a) else {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        };
+        // SAFETY: per the caller.
+        let list = unsafe { members(members_, n) }?;
+        let selector = Selector::new(algorithm(algorithm_), list)
+            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
+        t.inner.map_port(
+            vrf,
+            to_ip(a)?,
+            protocol,
+            port,
+            PortMap {
+                target_port,
+                selector,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Processes one packet at time `now` (seconds of any monotonic clock):
+/// matches its flow or creates the flow pair, and fills `*out`. No
+/// allocation; locks one shard of the table.
+///
+/// # Safety
+/// `table` must be a live handle; `tuple` readable; `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_flow_table_process(
+    table: *const cn2_flow_table,
+    vrf: u32,
+    tuple: *const cn2_five_tuple,
+    tcp_flags: u8,
+    now: u64,
+    out: *mut cn2_flow_verdict,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: NULL-checked; valid per the caller.
+        let (t, tp) = unsafe { (table.as_ref(), tuple.as_ref()) };
+        let (Some(t), Some(tp)) = (t, tp) else {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        };
+        if out.is_null() {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        }
+        let v = t.inner.process(
+            &Packet {
+                vrf,
+                tuple: to_tuple(tp)?,
+                tcp_flags,
+            },
+            now,
+        );
+        let flow = v.flow;
+        let zero = from_ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let member = flow.and_then(|f| f.member);
+        let rewrite = flow.and_then(|f| f.rewrite);
+        let verdict = cn2_flow_verdict {
+            action: match v.action {
+                Action::Forward => cn2_flow_action::CN2_FLOW_FORWARD,
+                Action::Nat => cn2_flow_action::CN2_FLOW_NAT,
+                Action::Drop => cn2_flow_action::CN2_FLOW_DROP,
+            },
+            drop_reason: match v.drop_reason {
+                None => CN2_DROP_NONE,
+                Some(DropReason::PortMapDrop) => CN2_DROP_PORT_MAP,
+                Some(DropReason::NoMember) => CN2_DROP_NO_MEMBER,
+                Some(DropReason::FlowTableFull) => CN2_DROP_TABLE_FULL,
+            },
+            nat_flags: flow.map_or(0, |f| f.flags.0),
+            has_member: member.is_some(),
+            member: member.map_or(
+                cn2_member {
+                    address: zero,
+                    port: 0,
+                    weight: 0,
+                },
+                |b| from_backend(&b),
+            ),
+            has_rewrite: rewrite.is_some(),
+            rewrite_address: rewrite.map_or(zero, |(a, _)| from_ip(a)),
+            rewrite_port: rewrite.map_or(0, |(_, p)| p),
+            created: v.created,
+        };
+        // SAFETY: checked above.
+        unsafe { *out = verdict };
+        Ok(())
+    })
+}
+
+/// Removes flows idle longer than the idle timeout at `now` and flows marked
+/// by TCP FIN/RST; returns how many (0 for NULL).
+///
+/// # Safety
+/// `table` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_flow_table_expire(table: *const cn2_flow_table, now: u64) -> usize {
+    guard(0, || {
+        // SAFETY: NULL-checked; live per the caller.
+        unsafe { table.as_ref() }.map_or(0, |t| t.inner.expire(now))
+    })
+}
+
+/// Frees a flow table. NULL is accepted and does nothing.
+///
+/// # Safety
+/// `table` must be NULL or a live handle, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn cn2_flow_table_free(table: *mut cn2_flow_table) {
+    guard((), || {
+        if !table.is_null() {
+            // SAFETY: from cn2_flow_table_new.
+            drop(unsafe { Box::from_raw(table) });
+        }
+    })
+}

@@ -1,0 +1,117 @@
+/* Exercises the typed hot path from C: selectors and the flow table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cn2.h"
+
+static int failures = 0;
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            failures++;                                                              \
+        }                                                                            \
+    } while (0)
+
+static cn2_ip v4(unsigned a, unsigned b, unsigned c, unsigned d) {
+    cn2_ip ip;
+    memset(&ip, 0, sizeof ip);
+    ip.family = 4;
+    ip.bytes[0] = (uint8_t)a; ip.bytes[1] = (uint8_t)b; ip.bytes[2] = (uint8_t)c; ip.bytes[3] = (uint8_t)d;
+    return ip;
+}
+
+static cn2_five_tuple tuple(uint16_t sport, uint16_t dport) {
+    cn2_five_tuple t;
+    memset(&t, 0, sizeof t);
+    t.protocol = 6;
+    t.src = v4(10, 47, 255, 250);
+    t.src_port = sport;
+    t.dst = v4(10, 96, 100, 10);
+    t.dst_port = dport;
+    return t;
+}
+
+int main(void) {
+    cn2_member members[3];
+    for (int i = 0; i < 3; i++) {
+        members[i].address = v4(10, 0, 0, (unsigned)(i + 1));
+        members[i].port = 8080;
+        members[i].weight = 1;
+    }
+
+    /* Selectors: NULLs, a bad family, both algorithms, add and remove. */
+    cn2_selector *s = NULL;
+    CHECK(cn2_selector_new(CN2_LB_MAGLEV, members, 3, NULL) == CN2_NULL_PARAMETER);
+    CHECK(cn2_selector_new(CN2_LB_MAGLEV, NULL, 3, &s) == CN2_NULL_PARAMETER);
+    cn2_member bad = members[0];
+    bad.address.family = 5;
+    CHECK(cn2_selector_new(CN2_LB_ECMP, &bad, 1, &s) == CN2_INVALID_ARGUMENT);
+    cn2_member zero = members[0];
+    zero.weight = 0;
+    CHECK(cn2_selector_new(CN2_LB_MAGLEV, &zero, 1, &s) == CN2_INVALID_ARGUMENT);
+    for (int alg = CN2_LB_ECMP; alg <= CN2_LB_MAGLEV; alg++) {
+        CHECK(cn2_selector_new((cn2_lb_algorithm)alg, members, 3, &s) == CN2_OK);
+        cn2_five_tuple t = tuple(40000, 8888);
+        cn2_member a, b;
+        CHECK(cn2_selector_select(s, &t, &a) == CN2_OK);
+        CHECK(cn2_selector_select(s, &t, &b) == CN2_OK);
+        CHECK(memcmp(&a.address, &b.address, sizeof a.address) == 0 && a.port == 8080);
+        CHECK(cn2_selector_select(NULL, &t, &a) == CN2_NULL_PARAMETER);
+        CHECK(cn2_selector_select(s, NULL, &a) == CN2_NULL_PARAMETER);
+        CHECK(cn2_selector_select(s, &t, NULL) == CN2_NULL_PARAMETER);
+        CHECK(cn2_selector_remove(s, &a) == CN2_OK);
+        CHECK(cn2_selector_select(s, &t, &b) == CN2_OK);
+        CHECK(memcmp(&a.address, &b.address, sizeof a.address) != 0);
+        CHECK(cn2_selector_add(s, &a) == CN2_OK);
+        CHECK(cn2_selector_add(NULL, &a) == CN2_NULL_PARAMETER);
+        cn2_selector_free(s);
+    }
+    CHECK(cn2_selector_new(CN2_LB_ECMP, NULL, 0, &s) == CN2_OK);
+    cn2_five_tuple t0 = tuple(1, 1);
+    cn2_member m;
+    CHECK(cn2_selector_select(s, &t0, &m) == CN2_NOT_FOUND);
+    cn2_selector_free(s);
+    cn2_selector_free(NULL);
+
+    /* The flow table: the NAT pair, the reply, a port-map drop, aging. */
+    cn2_flow_table *ft = NULL;
+    CHECK(cn2_flow_table_new(1, 180, &ft) == CN2_INVALID_ARGUMENT);
+    CHECK(cn2_flow_table_new(1000, 180, NULL) == CN2_NULL_PARAMETER);
+    CHECK(cn2_flow_table_new(1000, 180, &ft) == CN2_OK);
+    cn2_ip fip = v4(10, 96, 100, 10);
+    CHECK(cn2_flow_table_map_port(ft, 1, &fip, 6, 8888, 80, CN2_LB_ECMP, members, 3) == CN2_OK);
+    CHECK(cn2_flow_table_map_port(ft, 1, NULL, 6, 8888, 80, CN2_LB_ECMP, members, 3) == CN2_NULL_PARAMETER);
+    cn2_flow_verdict v;
+    cn2_five_tuple t = tuple(40000, 8888);
+    CHECK(cn2_flow_table_process(ft, 1, &t, 0, 0, &v) == CN2_OK);
+    CHECK(v.action == CN2_FLOW_NAT && v.created && v.has_member);
+    CHECK(v.nat_flags == (CN2_NAT_DNAT | CN2_NAT_DPAT));
+    CHECK(v.has_rewrite && v.rewrite_port == 8080);
+    CHECK(memcmp(&v.rewrite_address, &v.member.address, sizeof v.member.address) == 0);
+    cn2_five_tuple reply;
+    memset(&reply, 0, sizeof reply);
+    reply.protocol = 6;
+    reply.src = v.member.address;
+    reply.src_port = v.member.port;
+    reply.dst = t.src;
+    reply.dst_port = t.src_port;
+    cn2_flow_verdict r;
+    CHECK(cn2_flow_table_process(ft, 1, &reply, 0, 1, &r) == CN2_OK);
+    CHECK(r.action == CN2_FLOW_NAT && !r.created && r.nat_flags == (CN2_NAT_SNAT | CN2_NAT_SPAT));
+    CHECK(r.rewrite_port == 8888 && memcmp(&r.rewrite_address, &fip, sizeof fip) == 0);
+    cn2_five_tuple ssh = tuple(40001, 22);
+    CHECK(cn2_flow_table_process(ft, 1, &ssh, 0, 1, &v) == CN2_OK);
+    CHECK(v.action == CN2_FLOW_DROP && v.drop_reason == CN2_DROP_PORT_MAP);
+    CHECK(cn2_flow_table_process(ft, 1, NULL, 0, 1, &v) == CN2_NULL_PARAMETER);
+    CHECK(cn2_flow_table_process(NULL, 1, &t, 0, 1, &v) == CN2_NULL_PARAMETER);
+    CHECK(cn2_flow_table_expire(ft, 100) == 0);
+    CHECK(cn2_flow_table_expire(ft, 1000) == 2);
+    CHECK(cn2_flow_table_expire(NULL, 1000) == 0);
+    cn2_flow_table_free(ft);
+    cn2_flow_table_free(NULL);
+
+    if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
+    else printf("hot path: all checks passed\n");
+    return failures ? 1 : 0;
+}

@@ -189,7 +189,8 @@ pub struct Cluster<S: Store = MemoryStore> {
     services: HashMap<SvcId, SvcState>,
     /// Services by manifest order.
     service_order: BTreeMap<u64, SvcId>,
-    /// Services whose decision is [`unsettled`], by manifest order.
+    /// Services whose decision is [`unsettled`] or not made yet, by
+    /// manifest order.
     unsettled: BTreeMap<u64, SvcId>,
 }
 
@@ -378,6 +379,9 @@ impl<S: Store> Cluster<S> {
             }
             None => {
                 self.service_order.insert(order, id.clone());
+                // Undecided until the decisions of this call run (kept in
+                // the set if they fail, so that the next call decides it).
+                self.unsettled.insert(order, id.clone());
                 self.services.insert(
                     id.clone(),
                     SvcState {
@@ -457,16 +461,18 @@ impl<S: Store> Cluster<S> {
     /// the announcements (computing routes and announcements costs
     /// O(cluster); changes do not).
     pub fn plan(&self) -> Plan {
+        // A service is undecided only if the allocator's store failed in
+        // the call that added it; it is decided by the next change.
         let results = self
             .service_order
             .values()
-            .map(|id| {
+            .filter_map(|id| {
                 let st = &self.services[id];
-                ServiceResult {
+                Some(ServiceResult {
                     svc: &st.svc,
-                    decision: st.decision.clone().expect("every service is decided"),
+                    decision: st.decision.clone()?,
                     built: st.built.clone(),
-                }
+                })
             })
             .collect();
         assemble(&self.inv, &self.interfaces, results, Vec::new())

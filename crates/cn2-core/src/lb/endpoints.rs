@@ -330,3 +330,109 @@ pub fn backends_by_service(inv: &Inventory) -> BackendIndex {
     }
     index
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Object, load_str};
+
+    fn objects(text: &str) -> Vec<Object> {
+        load_str("t.yaml", text)
+            .unwrap()
+            .documents
+            .into_iter()
+            .map(|d| d.object)
+            .collect()
+    }
+
+    fn pod(name: &str, primary: &str, secondary: Option<&str>) -> Pod {
+        let ann = secondary.map_or(String::new(), |ip| {
+            format!(
+                "\n  annotations:\n    k8s.v1.cni.cncf.io/network-status: '[{{\"name\": \"net\", \"interface\": \"net1\", \"ips\": [\"{ip}\"]}}]'"
+            )
+        });
+        match objects(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: ns{ann}\nspec: {{nodeName: n1}}\nstatus: {{podIPs: [{{ip: {primary}}}]}}\n"
+        ))
+        .remove(0)
+        {
+            Object::Pod(p) => p,
+            _ => unreachable!(),
+        }
+    }
+
+    fn owner(index: &InterfaceIndex, ip: &str) -> Option<String> {
+        index.get(&ip.parse().unwrap()).map(PodInterface::id)
+    }
+
+    #[test]
+    fn primary_and_secondary_addresses_are_interfaces() {
+        let mut index = InterfaceIndex::default();
+        let ips = index.add_pod(1, &pod("a", "10.0.0.1", Some("172.16.0.1")));
+        assert_eq!(ips.len(), 2);
+        assert_eq!(owner(&index, "10.0.0.1").as_deref(), Some("ns/a/eth0"));
+        assert_eq!(owner(&index, "172.16.0.1").as_deref(), Some("ns/a/net1"));
+        let net1 = index.get(&"172.16.0.1".parse().unwrap()).unwrap();
+        assert_eq!(net1.network.as_deref(), Some("ns/net"));
+        index.remove_pod(1, &pod("a", "10.0.0.1", Some("172.16.0.1")));
+        assert!(index.is_empty());
+    }
+
+    #[test]
+    fn a_shared_address_belongs_as_a_pass_in_manifest_order_decides() {
+        // The last primary claim wins over earlier ones and over secondaries;
+        // without a primary claim, the first secondary claim wins.
+        let mut index = InterfaceIndex::default();
+        index.add_pod(1, &pod("a", "10.0.0.9", Some("172.16.0.1")));
+        index.add_pod(3, &pod("c", "10.0.0.3", Some("172.16.0.1")));
+        assert_eq!(owner(&index, "172.16.0.1").as_deref(), Some("ns/a/net1"));
+        index.add_pod(2, &pod("b", "172.16.0.1", None));
+        assert_eq!(owner(&index, "172.16.0.1").as_deref(), Some("ns/b/eth0"));
+        // Removing the owner gives the address back to the next claim.
+        index.remove_pod(2, &pod("b", "172.16.0.1", None));
+        assert_eq!(owner(&index, "172.16.0.1").as_deref(), Some("ns/a/net1"));
+        index.remove_pod(1, &pod("a", "10.0.0.9", Some("172.16.0.1")));
+        assert_eq!(owner(&index, "172.16.0.1").as_deref(), Some("ns/c/net1"));
+    }
+
+    #[test]
+    fn only_ready_addresses_are_backends() {
+        let objs = objects(
+            "apiVersion: v1\nkind: Endpoints\nmetadata: {name: s, namespace: ns}\nsubsets:\n  - addresses: [{ip: 10.0.0.1, nodeName: n1}]\n    notReadyAddresses: [{ip: 10.0.0.2}]\n    ports: [{name: http, port: 8080}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s-1, namespace: ns, labels: {kubernetes.io/service-name: s}}\nendpoints:\n  - {addresses: [10.0.0.3]}\n  - {addresses: [10.0.0.4], conditions: {ready: false}}\n  - {addresses: [10.0.0.5], conditions: {ready: true}}\nports: [{name: http, port: 8080}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: orphan, namespace: ns}\nendpoints: [{addresses: [10.0.0.6]}]\n",
+        );
+        let Object::Endpoints(ep) = &objs[0] else {
+            unreachable!()
+        };
+        let list: Vec<String> = endpoints_backends(ep)
+            .iter()
+            .map(|b| b.address.to_string())
+            .collect();
+        assert_eq!(list, ["10.0.0.1"]);
+        let Object::EndpointSlice(sl) = &objs[1] else {
+            unreachable!()
+        };
+        let (svc, list) = slice_backends(sl).unwrap();
+        assert_eq!(svc, "s");
+        let list: Vec<String> = list.iter().map(|b| b.address.to_string()).collect();
+        assert_eq!(list, ["10.0.0.3", "10.0.0.5"]);
+        let Object::EndpointSlice(orphan) = &objs[2] else {
+            unreachable!()
+        };
+        assert!(slice_backends(orphan).is_none());
+        // Endpoints first, then slices; clearing a source removes its backends.
+        let mut index = BackendIndex::default();
+        let key = ("ns".to_string(), "s".to_string());
+        index.set(key.clone(), (1, 5), slice_backends(sl).map(|x| x.1));
+        index.set(key.clone(), (0, 9), Some(endpoints_backends(ep)));
+        let order: Vec<String> = index
+            .of("ns", "s")
+            .iter()
+            .map(|b| b.address.to_string())
+            .collect();
+        assert_eq!(order, ["10.0.0.1", "10.0.0.3", "10.0.0.5"]);
+        index.set(key.clone(), (1, 5), None);
+        index.set(key, (0, 9), None);
+        assert!(index.of("ns", "s").is_empty());
+        assert!(index.by_service.is_empty());
+    }
+}

@@ -42,10 +42,10 @@
 //! decisions follow this order, as a plan of the objects in this order does.
 
 use std::collections::{BTreeMap, HashSet};
-
-use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 use crate::ipam::{Allocator, IpamError, MemoryStore, Store};
 use crate::lb::endpoints::{endpoints_backends, slice_backends};

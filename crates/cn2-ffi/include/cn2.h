@@ -218,7 +218,7 @@ cn2_result cn2_cluster_apply(cn2_cluster *cluster, const char *manifests, size_t
 
 // Deletes the objects named by manifests (kind, namespace and name are
 // used; the rest of each object is ignored). Deleting a service releases
-// its addresses at the next plan. An object that is not present, or whose
+// its addresses. An object that is not present, or whose
 // removal would break another (a Subnet still referenced), is reported in
 // the last error and the others are deleted: `CN2_NOT_FOUND` or
 // `CN2_PARTIAL`.

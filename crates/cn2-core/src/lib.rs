@@ -15,9 +15,12 @@
 //!   FloatingIPs with port maps.
 //! * [`plan`] — the plan: what the system does with every service.
 //! * [`announce`] — address pools, layer-2 ownership and BGP announcements.
+//! * [`cluster`] — incremental state: objects applied and deleted one at a
+//!   time, the plan, and what each change did to the load-balancer objects.
 //! * [`cni`] — the CNI protocol shared by the `cn2` and `cn2-ipam` plugins.
 
 pub mod announce;
+pub mod cluster;
 pub mod cni;
 pub mod ecmp;
 pub mod flow;

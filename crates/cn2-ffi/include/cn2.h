@@ -31,6 +31,12 @@
 // Drop reason: the flow table is full.
 #define CN2_DROP_TABLE_FULL 3
 
+// Drop reason: a live flow already holds the new connection's reply key.
+#define CN2_DROP_REVERSE_FLOW_CONFLICT 4
+
+// Drop reason: a 5-tuple mixing IPv4 and IPv6, or a member of the other family.
+#define CN2_DROP_ADDRESS_FAMILY_MISMATCH 5
+
 // The result of a cn2 call. `CN2_OK` is zero; every other value names one
 // kind of failure, and [`cn2_result_message`] describes it.
 enum cn2_result
@@ -159,7 +165,8 @@ typedef struct {
   uint8_t nat_flags;
   // Whether `member` is set.
   bool has_member;
-  // The member of the connection.
+  // The member of the connection (address and port; a flow does not
+  // record the weight, so `weight` is 0).
   cn2_member member;
   // Whether `rewrite_*` are set.
   bool has_rewrite;
@@ -211,7 +218,7 @@ cn2_result cn2_cluster_apply(cn2_cluster *cluster, const char *manifests, size_t
 
 // Deletes the objects named by manifests (kind, namespace and name are
 // used; the rest of each object is ignored). Deleting a service releases
-// its addresses at the next plan. An object that is not present, or whose
+// its addresses. An object that is not present, or whose
 // removal would break another (a Subnet still referenced), is reported in
 // the last error and the others are deleted: `CN2_NOT_FOUND` or
 // `CN2_PARTIAL`.

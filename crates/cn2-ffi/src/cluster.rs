@@ -8,28 +8,25 @@
 //! for the life of the handle, so a service keeps its addresses across
 //! applies.
 //!
+//! The handle is a [`Cluster`]: each apply or delete costs what the objects
+//! it changes cost (an endpoint change touches its service only), and the
+//! plan is put together when asked for.
+//!
 //! **Thread safety**: a `cn2_cluster` may be used from several threads at
 //! once; calls on one handle are serialised by a lock inside it.
 
-use std::collections::HashMap;
 use std::os::raw::c_char;
 use std::sync::Mutex;
 
-use cn2_core::ipam::Allocator;
-use cn2_core::model::{Document, Inventory, Manifests, ModelError, load_str_each};
-use cn2_core::plan::plan;
+use cn2_core::cluster::{Cluster, Report};
 
 use crate::boundary::{give_string, guard, guard_result, text};
 use crate::cn2_result;
 
-type Key = (&'static str, String);
-
 #[derive(Default)]
 struct State {
-    /// Objects in the order they were first applied (`None`: deleted).
-    docs: Vec<Option<Document>>,
-    index: HashMap<Key, usize>,
-    alloc: Option<Allocator>,
+    /// The objects, allocations and load-balancer state.
+    cluster: Cluster,
     calls: u64,
     last_error: String,
 }
@@ -39,81 +36,16 @@ pub struct cn2_cluster {
     state: Mutex<State>,
 }
 
-fn key(d: &Document) -> Key {
-    (d.object.kind(), d.object.display_name())
-}
-
-fn place_of(e: &ModelError) -> Option<(&str, usize)> {
-    match e {
-        ModelError::Field { place, .. } | ModelError::Reference { place, .. } => {
-            Some((&place.file, place.document))
-        }
-        ModelError::Syntax { file, document, .. } => Some((file, *document)),
-        ModelError::Io { .. } => None,
-    }
-}
-
 impl State {
-    fn manifests(&self) -> Manifests {
-        Manifests {
-            documents: self.docs.iter().flatten().cloned().collect(),
-            warnings: Vec::new(),
-        }
-    }
-
-    /// Puts `doc` in place of its key (or appends it); returns the previous version.
-    fn put(&mut self, doc: Document) -> Option<Document> {
-        let k = key(&doc);
-        match self.index.get(&k) {
-            Some(&i) => self.docs[i].replace(doc),
-            None => {
-                self.index.insert(k, self.docs.len());
-                self.docs.push(Some(doc));
-                None
-            }
-        }
-    }
-
-    fn take(&mut self, k: &Key) -> Option<Document> {
-        let i = *self.index.get(k)?;
-        self.docs[i].take()
-    }
-
-    fn restore(&mut self, k: &Key, previous: Option<Document>) {
-        if let Some(&i) = self.index.get(k) {
-            self.docs[i] = previous;
-        }
-    }
-
-    /// Resolves the current objects; while that fails on one of `changed`
-    /// (matched by source), reverts it and records the error. Returns the
-    /// keys that were reverted.
-    fn settle(
-        &mut self,
-        changed: &mut Vec<(Key, Option<Document>, (String, usize))>,
-        errors: &mut Vec<String>,
-    ) {
-        loop {
-            let Err(e) = Inventory::resolve(&self.manifests()) else {
-                return;
-            };
-            let culprit = place_of(&e)
-                .and_then(|(f, d)| changed.iter().position(|c| c.2.0 == f && c.2.1 == d));
-            errors.push(e.to_string());
-            match culprit {
-                Some(i) => {
-                    let (k, prev, _) = changed.remove(i);
-                    self.restore(&k, prev);
-                }
-                None => {
-                    // The failure names no changed object: undo them all.
-                    for (k, prev, _) in changed.drain(..) {
-                        self.restore(&k, prev);
-                    }
-                    return;
-                }
-            }
-        }
+    /// Records the rejections and warnings of a report as the last error.
+    fn record(&mut self, report: &Report) {
+        self.last_error = report
+            .rejected
+            .iter()
+            .cloned()
+            .chain(report.warnings.iter().map(|w| format!("warning: {w}")))
+            .collect::<Vec<_>>()
+            .join("\n");
     }
 }
 
@@ -177,38 +109,22 @@ pub unsafe extern "C" fn cn2_cluster_apply(
         let mut st = c.lock();
         st.calls += 1;
         let file = format!("apply #{}", st.calls);
-        let (loaded, load_errors) = load_str_each(&file, text);
-        let mut errors: Vec<String> = load_errors.iter().map(ToString::to_string).collect();
-        let mut changed = Vec::new();
-        for d in loaded.documents {
-            let origin = (d.source.file.clone(), d.source.document);
-            let k = key(&d);
-            let prev = st.put(d);
-            changed.push((k, prev, origin));
-        }
-        st.settle(&mut changed, &mut errors);
-        let warnings: Vec<String> = loaded
-            .warnings
-            .iter()
-            .map(|w| format!("warning: {w}"))
-            .collect();
-        st.last_error = errors
-            .iter()
-            .chain(&warnings)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n");
-        match (errors.is_empty(), changed.is_empty()) {
+        let report = st
+            .cluster
+            .apply_str(&file, text)
+            .map_err(|_| cn2_result::CN2_INTERNAL)?;
+        st.record(&report);
+        match (report.rejected.is_empty(), report.accepted) {
             (true, _) => Ok(()),
-            (false, false) => Err(cn2_result::CN2_PARTIAL),
-            (false, true) => Err(cn2_result::CN2_PARSE_ERROR),
+            (false, 0) => Err(cn2_result::CN2_PARSE_ERROR),
+            (false, _) => Err(cn2_result::CN2_PARTIAL),
         }
     })
 }
 
 /// Deletes the objects named by manifests (kind, namespace and name are
 /// used; the rest of each object is ignored). Deleting a service releases
-/// its addresses at the next plan. An object that is not present, or whose
+/// its addresses. An object that is not present, or whose
 /// removal would break another (a Subnet still referenced), is reported in
 /// the last error and the others are deleted: `CN2_NOT_FOUND` or
 /// `CN2_PARTIAL`.
@@ -229,31 +145,15 @@ pub unsafe extern "C" fn cn2_cluster_delete(
         let mut st = c.lock();
         st.calls += 1;
         let file = format!("delete #{}", st.calls);
-        let (loaded, load_errors) = load_str_each(&file, text);
-        let mut errors: Vec<String> = load_errors.iter().map(ToString::to_string).collect();
-        let mut missing = false;
-        let mut changed = Vec::new();
-        for d in loaded.documents {
-            let k = key(&d);
-            match st.take(&k) {
-                Some(prev) => {
-                    changed.push((k, Some(prev), (d.source.file.clone(), d.source.document)))
-                }
-                None => {
-                    missing = true;
-                    errors.push(format!(
-                        "{}: document {}: {} {} not found",
-                        file, d.source.document, k.0, k.1
-                    ));
-                }
-            }
-        }
-        st.settle(&mut changed, &mut errors);
-        st.last_error = errors.join("\n");
-        match (errors.is_empty(), missing) {
+        let report = st
+            .cluster
+            .delete_str(&file, text)
+            .map_err(|_| cn2_result::CN2_INTERNAL)?;
+        st.record(&report);
+        match (report.rejected.is_empty(), report.not_found.is_empty()) {
             (true, _) => Ok(()),
-            (false, true) => Err(cn2_result::CN2_NOT_FOUND),
-            (false, false) => Err(cn2_result::CN2_PARTIAL),
+            (false, false) => Err(cn2_result::CN2_NOT_FOUND),
+            (false, true) => Err(cn2_result::CN2_PARTIAL),
         }
     })
 }
@@ -271,14 +171,7 @@ pub unsafe extern "C" fn cn2_cluster_plan_json(
     out_len: *mut usize,
 ) -> cn2_result {
     // SAFETY: forwarded from the caller's guarantees.
-    unsafe {
-        with_string_out(cluster, out, out_len, |st| {
-            let inv = Inventory::resolve(&st.manifests()).map_err(|_| cn2_result::CN2_INTERNAL)?;
-            let alloc = st.alloc.get_or_insert_with(Allocator::in_memory);
-            let p = plan(&inv, alloc).map_err(|_| cn2_result::CN2_INTERNAL)?;
-            Ok(p.to_json())
-        })
-    }
+    unsafe { with_string_out(cluster, out, out_len, |st| Ok(st.cluster.plan().to_json())) }
 }
 
 /// Writes the errors (and warnings) of the handle's last apply or delete to a

@@ -93,6 +93,10 @@ pub const CN2_DROP_PORT_MAP: u32 = 1;
 pub const CN2_DROP_NO_MEMBER: u32 = 2;
 /// Drop reason: the flow table is full.
 pub const CN2_DROP_TABLE_FULL: u32 = 3;
+/// Drop reason: a live flow already holds the new connection's reply key.
+pub const CN2_DROP_REVERSE_FLOW_CONFLICT: u32 = 4;
+/// Drop reason: a 5-tuple mixing IPv4 and IPv6, or a member of the other family.
+pub const CN2_DROP_ADDRESS_FAMILY_MISMATCH: u32 = 5;
 
 /// What happens to a packet.
 #[repr(C)]
@@ -106,7 +110,8 @@ pub struct cn2_flow_verdict {
     pub nat_flags: u8,
     /// Whether `member` is set.
     pub has_member: bool,
-    /// The member of the connection.
+    /// The member of the connection (address and port; a flow does not
+    /// record the weight, so `weight` is 0).
     pub member: cn2_member,
     /// Whether `rewrite_*` are set.
     pub has_rewrite: bool,
@@ -446,6 +451,8 @@ pub unsafe extern "C" fn cn2_flow_table_process(
                 Some(DropReason::PortMapDrop) => CN2_DROP_PORT_MAP,
                 Some(DropReason::NoMember) => CN2_DROP_NO_MEMBER,
                 Some(DropReason::FlowTableFull) => CN2_DROP_TABLE_FULL,
+                Some(DropReason::ReverseFlowConflict) => CN2_DROP_REVERSE_FLOW_CONFLICT,
+                Some(DropReason::AddressFamilyMismatch) => CN2_DROP_ADDRESS_FAMILY_MISMATCH,
             },
             nat_flags: flow.map_or(0, |f| f.flags.0),
             has_member: member.is_some(),
@@ -455,7 +462,11 @@ pub unsafe extern "C" fn cn2_flow_table_process(
                     port: 0,
                     weight: 0,
                 },
-                |b| from_backend(&b),
+                |e| cn2_member {
+                    address: from_ip(e.address),
+                    port: e.port,
+                    weight: 0,
+                },
             ),
             has_rewrite: rewrite.is_some(),
             rewrite_address: rewrite.map_or(zero, |(a, _)| from_ip(a)),

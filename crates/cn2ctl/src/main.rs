@@ -7,16 +7,24 @@
 //!
 //! `cn2ctl flow PATH... --node N --proto tcp --src IP:PORT --dst IP:PORT`
 //! asks node N's flow table what happens to a connection's first packet.
+//!
+//! `cn2ctl diff [-o text|json] OLD NEW` prints which load-balancer objects
+//! (loadbalancers, listeners, pools, members, InstanceIPs, FloatingIPs) are
+//! created, changed and deleted when the manifests OLD are replaced by NEW;
+//! like `kubectl diff`, it exits 0 when nothing changes, 1 when something
+//! does, and 2 on an error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use cn2_core::cluster::Cluster;
 use cn2_core::ecmp::FiveTuple;
 use cn2_core::flow::{DEFAULT_IDLE_TIMEOUT, Flow, Packet, node_table};
 use cn2_core::ipam::{Allocator, JsonFileStore, Store};
-use cn2_core::model::{Inventory, load_paths};
+use cn2_core::lb::Diff;
+use cn2_core::model::{Inventory, Manifests, load_paths};
 use cn2_core::plan::{Plan, plan};
 use serde_json::{Value, json};
 
@@ -43,6 +51,19 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Show which load-balancer objects change when the manifests OLD are
+    /// replaced by NEW (exit status 0: no change, 1: changes, 2: error).
+    Diff {
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = DiffFormat::Text)]
+        output: DiffFormat,
+        /// The manifests before: a file or a directory (recursively).
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        /// The manifests after: a file or a directory (recursively).
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+    },
     /// Ask a node's flow table what happens to the first packet of a
     /// connection: the member chosen and both flows with their NAT actions.
     Flow {
@@ -65,6 +86,12 @@ enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -98,8 +125,28 @@ enum CtlError {
     Plan(#[from] cn2_core::plan::PlanError),
     #[error(transparent)]
     Flow(#[from] cn2_core::flow::FlowError),
+    #[error(transparent)]
+    Cluster(#[from] cn2_core::cluster::ClusterError),
     #[error("node {0} is not among the manifests' nodes")]
     UnknownNode(String),
+}
+
+/// Loads a manifest set for `diff`, rejecting it whole if any object is bad
+/// (as `plan` does).
+fn load_set(path: &PathBuf) -> Result<Manifests, CtlError> {
+    let manifests = load_paths(std::slice::from_ref(path))?;
+    Inventory::resolve(&manifests)?;
+    Ok(manifests)
+}
+
+/// What changes when the manifests at `old` are replaced by those at `new`:
+/// `old` is applied to an empty cluster, then replaced by `new`, so the
+/// services of both keep their addresses as a running cluster would.
+fn diff(old: &PathBuf, new: &PathBuf) -> Result<Diff, CtlError> {
+    let (old, new) = (load_set(old)?, load_set(new)?);
+    let mut cluster = Cluster::new();
+    cluster.apply(old)?;
+    Ok(cluster.replace_all(new)?.diff)
 }
 
 fn make_plan(paths: &[PathBuf], state: Option<&PathBuf>) -> Result<Plan, CtlError> {
@@ -236,6 +283,23 @@ fn flow_text(v: &Value) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Diff { output, old, new } => match diff(&old, &new) {
+            Ok(d) => {
+                match output {
+                    DiffFormat::Text => print!("{}", d.to_text()),
+                    DiffFormat::Json => print!("{}", d.to_json()),
+                }
+                if d.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("cn2ctl: error: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Flow {
             node,
             proto,

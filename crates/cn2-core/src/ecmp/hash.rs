@@ -1,18 +1,57 @@
 //! The fixed flow hash: the same 5-tuple gives the same value in every
 //! process, version and language binding.
 //!
+//! Rust's `DefaultHasher` is randomly keyed per process and may change between
+//! releases, so two agents (or an agent and a C program using the FFI) would
+//! pick different members for one connection. cn2 instead specifies its hash
+//! exactly:
+//!
 //! **cn2 flow hash v1.** Addresses are taken as 128-bit numbers, an IPv4
 //! address as its IPv4-mapped IPv6 form (`::ffff:a.b.c.d`). Starting from
-//! `h = 0x9E3779B97F4A7C15`, for each of the five 64-bit words
+//! `h = 0x9E3779B97F4A7C15` ([`FLOW_SEED`]), for each of the five 64-bit words
 //!
 //! 1. high half of the source, 2. low half of the source,
 //! 3. high half of the destination, 4. low half of the destination,
 //! 5. `protocol << 32 | source port << 16 | destination port`,
 //!
-//! `h = mix(h ^ word)`, where `mix` is the SplitMix64 finaliser:
+//! `h = mix(h ^ word)`, where `mix` is the finaliser of SplitMix64 (Steele,
+//! Lea and Flood, OOPSLA 2014), David Stafford's "Mix13" variant of
+//! MurmurHash3's 64-bit finaliser:
 //! `x ^= x >> 30; x *= 0xbf58476d1ce4e5b9; x ^= x >> 27;
-//! x *= 0x94d049bb133111eb; x ^= x >> 31` (wrapping multiplication).
-//! Five multiplications pairs, no table, no allocation.
+//! x *= 0x94d049bb133111eb; x ^= x >> 31` (multiplication modulo 2⁶⁴).
+//! Each word passes through a full-avalanche bijection, so every input bit
+//! affects every output bit; the cost is ten multiplications, with no table
+//! and no allocation.
+//!
+//! **Member hash.** A member's identity (address and port) is hashed the same
+//! way over three words — address high half, address low half, port — from a
+//! caller-given seed; Maglev uses two fixed seeds for a member's offset and
+//! skip ([`crate::ecmp::select`]).
+//!
+//! A reference implementation in Python, from which the known answers in the
+//! tests were computed:
+//!
+//! ```text
+//! import ipaddress
+//! M = (1 << 64) - 1
+//! def mix(x):
+//!     x ^= x >> 30; x = (x * 0xbf58476d1ce4e5b9) & M
+//!     x ^= x >> 27; x = (x * 0x94d049bb133111eb) & M
+//!     return x ^ (x >> 31)
+//! def bits(a):
+//!     a = ipaddress.ip_address(a)
+//!     return int(a) | 0xffff00000000 if a.version == 4 else int(a)
+//! def fold(h, words):
+//!     for w in words: h = mix(h ^ w)
+//!     return h
+//! def flow_hash(proto, src, sport, dst, dport, seed=0x9E3779B97F4A7C15):
+//!     s, d = bits(src), bits(dst)
+//!     return fold(seed, [s >> 64, s & M, d >> 64, d & M,
+//!                        proto << 32 | sport << 16 | dport])
+//! def member_hash(addr, port, seed):
+//!     a = bits(addr)
+//!     return fold(seed, [a >> 64, a & M, port])
+//! ```
 
 use std::net::IpAddr;
 
@@ -117,8 +156,8 @@ mod tests {
         }
     }
 
-    /// Known answers from an independent Python implementation of the
-    /// definition above (arbitrary-precision integers masked to 64 bits).
+    /// Known answers from the Python reference in the module documentation
+    /// (arbitrary-precision integers masked to 64 bits), not from this code.
     #[test]
     fn known_answers() {
         assert_eq!(
@@ -133,5 +172,46 @@ mod tests {
             flow_hash(&t(6, "0.0.0.0", 0, "0.0.0.0", 0)),
             0xf5cf03e72a64dad7
         );
+    }
+
+    #[test]
+    fn member_known_answers() {
+        let a: IpAddr = "10.47.255.238".parse().unwrap();
+        assert_eq!(
+            member_hash(&a, 80, 0x6d61_676c_6576_3031),
+            0x1674197425732280
+        );
+        assert_eq!(
+            member_hash(&a, 80, 0x6d61_676c_6576_3032),
+            0x4ca05fe21fa0e667
+        );
+        let b: IpAddr = "fd00::10".parse().unwrap();
+        assert_eq!(
+            member_hash(&b, 8080, 0x6d61_676c_6576_3031),
+            0xc5755ee6bbe11180
+        );
+    }
+
+    #[test]
+    fn every_field_matters() {
+        let base = t(6, "10.0.0.1", 1000, "10.0.0.2", 80);
+        let variants = [
+            t(17, "10.0.0.1", 1000, "10.0.0.2", 80),
+            t(6, "10.0.0.3", 1000, "10.0.0.2", 80),
+            t(6, "10.0.0.1", 1001, "10.0.0.2", 80),
+            t(6, "10.0.0.1", 1000, "10.0.0.4", 80),
+            t(6, "10.0.0.1", 1000, "10.0.0.2", 81),
+            t(6, "10.0.0.2", 80, "10.0.0.1", 1000),
+            t(6, "::ffff:10.0.0.1", 1000, "10.0.0.2", 80),
+        ];
+        let h = flow_hash(&base);
+        for (i, v) in variants.iter().enumerate() {
+            if i == 6 {
+                // The IPv4-mapped form of an address is the address.
+                assert_eq!(flow_hash(v), h);
+            } else {
+                assert_ne!(flow_hash(v), h, "variant {i}");
+            }
+        }
     }
 }

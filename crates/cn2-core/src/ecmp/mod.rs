@@ -2,15 +2,20 @@
 //! route tables.
 //!
 //! * [`hash`] — the fixed, documented flow hash;
-//! * [`select`] — the vRouter's slot-stable scheme and Maglev;
+//! * [`nexthop`] — interface, tunnel and composite next hops, their per-node
+//!   ids;
+//! * [`select`] — member selection: the vRouter's slot-stable scheme and
+//!   Maglev, behind one [`Selector`];
 //! * [`routes`] — each node's VRF tables: a route per FloatingIP address to
 //!   an interface, a tunnel or a composite next hop.
 
 pub mod hash;
+pub mod nexthop;
 pub mod routes;
 pub mod select;
 
 pub use hash::{FiveTuple, flow_hash};
+pub use nexthop::{Encap, NextHop, NextHopIds};
 pub use select::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Maglev, Selector, Slots};
 
 /// Errors of member selection.

@@ -29,43 +29,7 @@ use serde::Serialize;
 
 use crate::lb::Member;
 
-/// Tunnel encapsulations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub enum Encap {
-    /// MPLS over UDP (destination port 6635), the default.
-    #[serde(rename = "MPLSoUDP")]
-    MplsOverUdp,
-    /// MPLS over GRE.
-    #[serde(rename = "MPLSoGRE")]
-    MplsOverGre,
-    /// VXLAN.
-    #[serde(rename = "VXLAN")]
-    Vxlan,
-}
-
-/// A next hop.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum NextHop {
-    /// A local pod interface (`namespace/pod/interface`, or the address of a
-    /// backend that is no known pod).
-    Interface {
-        /// The interface.
-        interface: Arc<str>,
-    },
-    /// A tunnel to another node.
-    Tunnel {
-        /// Encapsulation.
-        encap: Encap,
-        /// The remote node's fabric IP.
-        dst: IpAddr,
-    },
-    /// ECMP over sub next hops, in slot order.
-    Composite {
-        /// The sub next hops.
-        members: Arc<[NextHop]>,
-    },
-}
+pub use super::nexthop::{Encap, NextHop};
 
 /// A next hop with its per-node id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -14,8 +14,15 @@
 //! `(offset + j * skip) % M`. Members take turns claiming their next
 //! unclaimed preferred slot until the table is full (a member of weight `w`
 //! claims `w` slots per turn). A flow goes to `table[hash % M]`. Removing or
-//! adding one of `N` members moves about `1/N` of the flows, and every member
-//! gets within a few percent of `M/N` slots.
+//! adding one of `N` members moves about `1/N` of the flows, and without
+//! weights every member gets `floor(M/N)` or `ceil(M/N)` slots. The paper
+//! advises `M > 100 N`: with fewer slots per member, a change reshuffles more
+//! (at `M = 65537`, `N = 1000`, about `7/N` of the flows move).
+//!
+//! The build follows the paper's population loop but never materialises the
+//! `N × M` permutation matrix: each member keeps only its current position
+//! and skip, the next position is one addition and a conditional subtraction
+//! (no division), and the memory is the table plus two words per member.
 
 use std::net::IpAddr;
 
@@ -24,8 +31,12 @@ use super::hash::{FiveTuple, flow_hash, member_hash};
 
 /// The default Maglev table size (a prime).
 pub const MAGLEV_DEFAULT_SIZE: usize = 65537;
-const OFFSET_SEED: u64 = 0x6d61_676c_6576_3031; // "maglev01"
-const SKIP_SEED: u64 = 0x6d61_676c_6576_3032; // "maglev02"
+/// The seed of a member's Maglev offset: `offset = member_hash(address, port,
+/// OFFSET_SEED) % M` (the ASCII bytes of `maglev01`).
+pub const OFFSET_SEED: u64 = 0x6d61_676c_6576_3031;
+/// The seed of a member's Maglev skip: `skip = member_hash(address, port,
+/// SKIP_SEED) % (M - 1) + 1` (the ASCII bytes of `maglev02`).
+pub const SKIP_SEED: u64 = 0x6d61_676c_6576_3032;
 
 /// A member a selector chooses: a backend address, port and weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -144,8 +155,10 @@ impl<T: PartialEq> Slots<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Maglev {
     members: Vec<Backend>,
-    /// Index into `members` for each of the `M` slots.
+    /// Index into `members` for each of the `M` slots (empty without members).
     table: Vec<u32>,
+    /// `M`, kept when there are no members.
+    size: usize,
 }
 
 fn is_prime(n: usize) -> bool {
@@ -184,6 +197,7 @@ impl Maglev {
             return Ok(Maglev {
                 members,
                 table: Vec::new(),
+                size: table_size,
             });
         }
         // Current permutation position and step of each member.
@@ -217,7 +231,16 @@ impl Maglev {
                 }
             }
         }
-        Ok(Maglev { members, table })
+        Ok(Maglev {
+            members,
+            table,
+            size: table_size,
+        })
+    }
+
+    /// The table size `M`.
+    pub fn table_size(&self) -> usize {
+        self.size
     }
 
     /// The members.
@@ -245,6 +268,13 @@ impl Maglev {
 }
 
 /// A member selector: one of the two algorithms over a member list.
+///
+/// Both hash the 5-tuple with the [flow hash](flow_hash). Updates keep each
+/// algorithm's promise: the vRouter scheme keeps every member in its slot
+/// (a removal leaves a hole, an addition fills the first hole), so a removal
+/// moves only the removed member's flows; Maglev rebuilds its table with the
+/// same size, which moves about `1/N` of the flows. Flows already in a
+/// [flow table](crate::flow) keep their member either way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     /// The vRouter scheme.
@@ -262,7 +292,23 @@ impl Selector {
         })
     }
 
-    /// The member for a 5-tuple.
+    /// The algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Selector::Ecmp(_) => Algorithm::Ecmp,
+            Selector::Maglev(m) => Algorithm::Maglev { table_size: m.size },
+        }
+    }
+
+    /// The live members (vRouter: in slot order).
+    pub fn members(&self) -> Vec<Backend> {
+        match self {
+            Selector::Ecmp(s) => s.slots().iter().flatten().copied().collect(),
+            Selector::Maglev(m) => m.members.clone(),
+        }
+    }
+
+    /// The member for a 5-tuple; `None` without members.
     #[inline]
     pub fn select(&self, t: &FiveTuple) -> Option<&Backend> {
         self.select_hash(flow_hash(t))
@@ -287,7 +333,7 @@ impl Selector {
                 if !m.members.contains(&b) {
                     let mut members = m.members.clone();
                     members.push(b);
-                    *m = Maglev::new(members, m.table.len().max(MAGLEV_DEFAULT_SIZE))?;
+                    *m = Maglev::new(members, m.size)?;
                 }
             }
         }
@@ -301,13 +347,11 @@ impl Selector {
                 s.remove(b);
             }
             Selector::Maglev(m) => {
-                let size = if m.table.is_empty() {
-                    MAGLEV_DEFAULT_SIZE
-                } else {
-                    m.table.len()
-                };
-                let members: Vec<Backend> = m.members.iter().copied().filter(|x| x != b).collect();
-                *m = Maglev::new(members, size)?;
+                if m.members.contains(b) {
+                    let members: Vec<Backend> =
+                        m.members.iter().copied().filter(|x| x != b).collect();
+                    *m = Maglev::new(members, m.size)?;
+                }
             }
         }
         Ok(())
@@ -382,6 +426,19 @@ mod tests {
         );
         let frac = n as f64 / ts.len() as f64;
         assert!((0.08..0.12).contains(&frac), "about 1/10 moved: {frac}");
+        // A new member takes the hole: member 3's former flows go to it and
+        // nobody else moves.
+        let newcomer = backends(11)[10];
+        b.add(newcomer).unwrap();
+        let mut expect = all.clone();
+        expect[3] = newcomer;
+        assert_eq!(b.members(), expect);
+        let (_, pairs) = moved(&a, &b, &ts);
+        assert!(
+            pairs
+                .iter()
+                .all(|(from, to)| *from == all[3] && *to == newcomer)
+        );
     }
 
     #[test]
@@ -448,6 +505,81 @@ mod tests {
             let a = Selector::new(alg, backends(7)).unwrap();
             let b = Selector::new(alg, backends(7)).unwrap();
             assert_eq!(moved(&a, &b, &ts).0, 0);
+        }
+    }
+
+    #[test]
+    fn maglev_updates_keep_the_table_size() {
+        let alg = Algorithm::Maglev { table_size: 251 };
+        let mut sel = Selector::new(alg, backends(3)).unwrap();
+        sel.add(backends(4)[3]).unwrap();
+        for b in backends(4) {
+            sel.remove(&b).unwrap();
+        }
+        assert_eq!(sel.algorithm(), alg);
+        assert!(sel.members().is_empty());
+        assert_eq!(sel.select(&tuples(1)[0]), None, "no members, no choice");
+        sel.add(backends(1)[0]).unwrap();
+        let Selector::Maglev(m) = &sel else {
+            panic!("a Maglev selector")
+        };
+        assert_eq!((m.table_size(), m.slot_counts()), (251, vec![251]));
+    }
+
+    proptest::proptest! {
+        /// Slot stability under any sequence of additions and removals:
+        /// members never change slots, a removal leaves a hole, an addition
+        /// takes the first hole else appends, and every hash picks a live
+        /// member.
+        #[test]
+        fn slots_never_move_members(
+            ops in proptest::collection::vec((proptest::bool::ANY, 0u8..12), 1..80),
+            hashes in proptest::collection::vec(proptest::num::u64::ANY, 16),
+        ) {
+            let mut s: Slots<u8> = Slots::new([]);
+            let mut model: Vec<Option<u8>> = Vec::new();
+            for (add, x) in ops {
+                if add {
+                    let expect = if let Some(i) = model.iter().position(|m| *m == Some(x)) {
+                        i
+                    } else if let Some(i) = model.iter().position(Option::is_none) {
+                        model[i] = Some(x);
+                        i
+                    } else {
+                        model.push(Some(x));
+                        model.len() - 1
+                    };
+                    proptest::prop_assert_eq!(s.add(x), expect);
+                } else {
+                    let expect = model.iter().position(|m| *m == Some(x));
+                    if let Some(i) = expect {
+                        model[i] = None;
+                    }
+                    proptest::prop_assert_eq!(s.remove(&x), expect);
+                }
+                proptest::prop_assert_eq!(s.slots(), &model[..]);
+                let live: Vec<u8> = model.iter().flatten().copied().collect();
+                proptest::prop_assert_eq!(s.live(), live.len());
+                for &h in &hashes {
+                    let want = match model.get((h % model.len().max(1) as u64) as usize) {
+                        Some(Some(x)) => Some(*x),
+                        _ if live.is_empty() => None,
+                        _ => Some(live[(h % live.len() as u64) as usize]),
+                    };
+                    proptest::prop_assert_eq!(s.select(h).copied(), want);
+                }
+            }
+        }
+
+        /// Maglev fills every slot, and without weights every member holds
+        /// `floor(M/N)` or `ceil(M/N)` slots (members take turns).
+        #[test]
+        fn maglev_fills_evenly(n in 1u32..60, size in proptest::sample::select(vec![251usize, 1009, 4099])) {
+            let m = Maglev::new(backends(n), size).unwrap();
+            let counts = m.slot_counts();
+            proptest::prop_assert_eq!(counts.iter().sum::<usize>(), size);
+            let lo = size / n as usize;
+            proptest::prop_assert!(counts.iter().all(|&c| c == lo || c == lo + 1), "{:?}", counts);
         }
     }
 }

@@ -16,29 +16,47 @@
 //! dropped (`PORT_MAP_DROP`); traffic not to a FloatingIP is forwarded
 //! untranslated (pod-originated connections are never source-translated).
 //!
-//! Flows idle longer than the idle timeout (180 s by default) expire at
-//! [`FlowTable::expire`]; a TCP FIN or RST marks both flows of a connection
-//! for early eviction. The table has a fixed capacity: a full table refuses
-//! new flows (`FLOW_TABLE_FULL`) and never evicts a live flow to make room.
+//! A connection whose two flows have both been idle longer than the idle
+//! timeout (180 s by default) expires at [`FlowTable::expire`]; a TCP FIN or
+//! RST in either direction marks both flows for eviction at the next sweep.
+//! The table has a fixed capacity: a full table refuses new flows
+//! (`FLOW_TABLE_FULL`) and never evicts a live flow to make room; a member
+//! reply tuple already in use refuses the connection too
+//! (`REVERSE_FLOW_CONFLICT`) rather than overwrite another flow.
 //!
-//! **Embedding.** The table is split into shards, each behind its own lock,
-//! chosen by the flow hash: a lookup locks one shard, never the whole table,
-//! and allocates nothing. Time is passed in by the caller (any monotonic
-//! clock, in seconds), so the table has no clock of its own.
+//! **Embedding.** A data-plane agent calls [`FlowTable::process`] (or
+//! [`FlowTable::process_burst`] for a burst of packets) from any number of
+//! threads. The table is split into [`SHARDS`] shards by the top bits of a
+//! hash of the key, each a fixed array of one-cache-line slots (see the
+//! `table` submodule for the layout) behind its own spin lock (the `lock`
+//! submodule): a lookup locks one shard for a few dozen nanoseconds, never
+//! the whole table, and allocates nothing. Creating a connection locks the
+//! shards of both its flows, in index order, so readers see both flows or
+//! neither and two creators never deadlock. A per-core table would avoid even
+//! the shard lock, but needs the NIC to steer both directions of a
+//! connection to the same core (symmetric RSS); one table with short-held
+//! shard locks works whatever the steering. All memory is allocated when the
+//! table is made. Time is passed in by the caller (any monotonic clock, in
+//! seconds), so the table has no clock of its own.
+//!
+//! **Bursts.** A table of a million flows is far larger than the caches, so a
+//! lookup is bound by one memory access. [`FlowTable::process_burst`] hashes
+//! and prefetches the slot of packet `i + BURST` while it looks up packet
+//! `i`: the memory accesses of a burst overlap instead of queuing (the staged
+//! prefetching of DPDK's bulk hash lookups). See `BENCHMARKS.md` for the
+//! figures.
 
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use rustc_hash::FxHashMap;
 
 pub use from_plan::{NodeTable, node_table};
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
-
-use crate::ecmp::hash::{FiveTuple, addr_bits, flow_hash, mix};
-use crate::ecmp::{Backend, Selector};
+use crate::ecmp::Selector;
+use crate::ecmp::hash::FiveTuple;
+use lock::{ShardGuard, ShardLock};
+use table::{EVICT, Entry, NAT, OCCUPIED, REPLY, RawKey, Slots};
 
 /// TCP FIN flag bit.
 pub const TCP_FIN: u8 = 0x01;
@@ -46,58 +64,32 @@ pub const TCP_FIN: u8 = 0x01;
 pub const TCP_RST: u8 = 0x04;
 /// The default idle timeout, in seconds.
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 180;
-const SHARDS: usize = 64;
+/// The number of shards (each with its own lock).
+pub const SHARDS: usize = 64;
+/// The most packets [`FlowTable::process_burst`] prefetches at once.
+pub const BURST: usize = 32;
+/// Slots an expiry sweep examines between releases of a shard's lock.
+const SWEEP_CHUNK: usize = 1024;
 
 /// Errors of flow-table configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FlowError {
-    /// A zero capacity.
+    /// A capacity below one connection.
     #[error("a flow table needs a capacity of at least 2 flows")]
     ZeroCapacity,
+    /// A capacity too large to allocate.
+    #[error("a flow table of {0} flows is too large")]
+    TooLarge(usize),
 }
 
-/// A flow key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A flow key: `(vrf, protocol, src ip, src port, dst ip, dst port)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     /// The VRF the packet is in.
     pub vrf: u32,
     /// The 5-tuple.
     pub tuple: FiveTuple,
 }
-
-impl FlowKey {
-    /// The key's 64-bit hash: the flow hash mixed with the VRF.
-    #[inline]
-    pub fn hash64(&self) -> u64 {
-        mix(flow_hash(&self.tuple) ^ self.vrf as u64)
-    }
-}
-
-impl Hash for FlowKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash64());
-    }
-}
-
-/// A hasher that passes an already well-mixed `u64` through.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = mix(self.0 ^ *b as u64);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
-
-type FlowMap = HashMap<FlowKey, Flow, BuildHasherDefault<PassThrough>>;
 
 /// What a flow does with its packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,17 +120,26 @@ pub enum DropReason {
     PortMapDrop,
     /// To a mapped port of a service without members.
     NoMember,
-    /// The flow table is full.
+    /// The flow table (or the packet's shard of it) is full.
     FlowTableFull,
+    /// The member's reply 5-tuple is already the key of another live flow
+    /// (the same client port reaching the same member through two
+    /// FloatingIPs); creating the connection would overwrite that flow.
+    ReverseFlowConflict,
+    /// A 5-tuple mixing IPv4 and IPv6, or a member of the other family.
+    AddressFamilyMismatch,
 }
 
 impl DropReason {
-    /// `PORT_MAP_DROP`, `NO_MEMBER` or `FLOW_TABLE_FULL`.
+    /// `PORT_MAP_DROP`, `NO_MEMBER`, `FLOW_TABLE_FULL`,
+    /// `REVERSE_FLOW_CONFLICT` or `ADDRESS_FAMILY_MISMATCH`.
     pub fn as_str(self) -> &'static str {
         match self {
             DropReason::PortMapDrop => "PORT_MAP_DROP",
             DropReason::NoMember => "NO_MEMBER",
             DropReason::FlowTableFull => "FLOW_TABLE_FULL",
+            DropReason::ReverseFlowConflict => "REVERSE_FLOW_CONFLICT",
+            DropReason::AddressFamilyMismatch => "ADDRESS_FAMILY_MISMATCH",
         }
     }
 }
@@ -172,22 +173,32 @@ impl NatFlags {
     }
 }
 
-/// One flow.
+/// An address and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// Address.
+    pub address: IpAddr,
+    /// Port.
+    pub port: u16,
+}
+
+/// One flow, as [`FlowTable`] reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     /// Its key.
     pub key: FlowKey,
     /// Its action.
     pub action: Action,
-    /// NAT flags.
+    /// NAT flags: `DNAT | DPAT` on the forward flow of a translated
+    /// connection, `SNAT | SPAT` on its reverse flow, none otherwise.
     pub flags: NatFlags,
     /// The rewritten address and port (destination for DNAT, source for SNAT).
     pub rewrite: Option<(IpAddr, u16)>,
     /// The key of the other direction.
     pub reverse: FlowKey,
-    /// The member chosen for the connection.
-    pub member: Option<Backend>,
-    /// When a packet last used it.
+    /// The member serving a translated connection.
+    pub member: Option<Endpoint>,
+    /// When a packet last used it (the caller's clock, in seconds).
     pub last_used: u64,
     /// Marked for early eviction (TCP FIN or RST seen).
     pub evict: bool,
@@ -204,7 +215,7 @@ pub struct Packet {
     pub tcp_flags: u8,
 }
 
-/// What happens to a packet.
+/// What happens to a packet, with the flows involved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
     /// The action.
@@ -231,54 +242,137 @@ impl Verdict {
     }
 }
 
+/// What the forwarding path needs for one packet: the compact answer of
+/// [`FlowTable::process_burst`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// The action.
+    pub action: Action,
+    /// NAT flags (which of the packet's fields `rewrite` replaces).
+    pub flags: NatFlags,
+    /// The new address and port (destination for DNAT, source for SNAT).
+    pub rewrite: Option<(IpAddr, u16)>,
+    /// Why it is dropped, if it is.
+    pub drop_reason: Option<DropReason>,
+}
+
+impl Decision {
+    /// A placeholder for output buffers.
+    pub const EMPTY: Decision = Decision {
+        action: Action::Drop,
+        flags: NatFlags(0),
+        rewrite: None,
+        drop_reason: None,
+    };
+}
+
+impl From<&Verdict> for Decision {
+    fn from(v: &Verdict) -> Decision {
+        Decision {
+            action: v.action,
+            flags: v.flow.map_or(NatFlags(0), |f| f.flags),
+            rewrite: v.flow.and_then(|f| f.rewrite),
+            drop_reason: v.drop_reason,
+        }
+    }
+}
+
 /// One FloatingIP port mapping with its members.
 #[derive(Debug, Clone)]
 pub struct PortMap {
-    /// The target port members listen on (when members carry no port of their own).
+    /// The target port members listen on (for members with port 0).
     pub target_port: u16,
     /// The member selector.
     pub selector: Selector,
 }
 
-#[derive(Default)]
+/// A shard: its slots behind a spin lock, and their address for prefetching.
 struct Shard {
-    flows: FlowMap,
+    slots: ShardLock<Slots>,
+    /// Address of the first slot (the boxed array never moves).
+    base: usize,
+    /// Number of slots.
+    n: usize,
 }
 
-/// A sharded flow table with NAT.
+/// A sharded, fixed-capacity flow table with NAT (see the module
+/// documentation).
 pub struct FlowTable {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[Shard]>,
     capacity: usize,
     count: AtomicUsize,
     idle_timeout: u64,
-    /// FloatingIPs: `(vrf, address bits)` → `(protocol, port)` → mapping.
-    fips: FxHashMap<(u32, u128), FxHashMap<(u8, u16), PortMap>>,
+    /// The latest time seen, to widen stored 32-bit times back to 64 bits.
+    clock: AtomicU64,
+    /// FloatingIPs: `(vrf, address)` → `(protocol, port)` → mapping.
+    fips: FxHashMap<(u32, IpAddr), FxHashMap<(u8, u16), PortMap>>,
 }
 
-/// The shard of a key: the hash's top bits (the map uses the low ones).
-fn shard_of(key: &FlowKey) -> usize {
-    (key.hash64() >> 58) as usize % SHARDS
+#[inline]
+fn shard_of(hash: u64) -> usize {
+    (hash >> 58) as usize % SHARDS
+}
+
+#[inline]
+fn lock(m: &ShardLock<Slots>) -> ShardGuard<'_, Slots> {
+    m.lock()
+}
+
+/// Hints the CPU to fetch the cache line at `addr`; never faults.
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch is only a hint; it never faults or reads into
+        // the program, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 impl FlowTable {
-    /// A table of at most `capacity` flows (a connection uses two).
+    /// A table of at most `capacity` flows (a connection uses two) whose flows
+    /// expire after `idle_timeout` seconds without a packet.
+    ///
+    /// Each shard gets 1.5 times its share of the capacity in slots (plus a
+    /// few), so linear probes stay short; a shard that fills up anyway (an
+    /// extreme skew of the hash) refuses new flows like a full table.
     pub fn new(capacity: usize, idle_timeout: u64) -> Result<FlowTable, FlowError> {
         if capacity < 2 {
             return Err(FlowError::ZeroCapacity);
         }
-        let per_shard = capacity / SHARDS + 1;
+        let share = capacity.div_ceil(SHARDS);
+        let per_page = table::HUGE_PAGE / std::mem::size_of::<Entry>();
+        let n = share
+            .checked_add(share / 2 + 16)
+            // Large shards fill whole huge pages.
+            .map(|n| {
+                if n >= per_page / 2 {
+                    n.next_multiple_of(per_page)
+                } else {
+                    n
+                }
+            })
+            .filter(|n| n.checked_mul(SHARDS * 64).is_some() && *n < u32::MAX as usize)
+            .ok_or(FlowError::TooLarge(capacity))?;
         let shards = (0..SHARDS)
             .map(|_| {
-                Mutex::new(Shard {
-                    flows: FlowMap::with_capacity_and_hasher(per_shard, Default::default()),
-                })
+                let slots = Slots::new(n);
+                Shard {
+                    base: slots.slots.as_ptr() as usize,
+                    n,
+                    slots: ShardLock::new(slots),
+                }
             })
-            .collect();
+            .collect::<Box<[Shard]>>();
         Ok(FlowTable {
             shards,
             capacity,
             count: AtomicUsize::new(0),
             idle_timeout,
+            clock: AtomicU64::new(0),
             fips: FxHashMap::default(),
         })
     }
@@ -288,14 +382,14 @@ impl FlowTable {
     /// leaves existing flows as they are (affinity).
     pub fn map_port(&mut self, vrf: u32, address: IpAddr, protocol: u8, port: u16, map: PortMap) {
         self.fips
-            .entry((vrf, addr_bits(&address)))
+            .entry((vrf, address))
             .or_default()
             .insert((protocol, port), map);
     }
 
     /// Declares a FloatingIP address without port mappings (every port drops).
     pub fn add_floating_ip(&mut self, vrf: u32, address: IpAddr) {
-        self.fips.entry((vrf, addr_bits(&address))).or_default();
+        self.fips.entry((vrf, address)).or_default();
     }
 
     /// The port mapping of a FloatingIP, for updates of its members.
@@ -307,7 +401,7 @@ impl FlowTable {
         port: u16,
     ) -> Option<&mut PortMap> {
         self.fips
-            .get_mut(&(vrf, addr_bits(&address)))?
+            .get_mut(&(vrf, address))?
             .get_mut(&(protocol, port))
     }
 
@@ -321,131 +415,255 @@ impl FlowTable {
         self.len() == 0
     }
 
-    /// Looks a flow up without changing it.
-    pub fn get(&self, key: &FlowKey) -> Option<Flow> {
-        let shard = self.shards[shard_of(key)]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        shard.flows.get(key).copied()
+    /// The most flows the table holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
-    /// Processes one packet at time `now`.
+    /// Looks a flow up without changing it.
+    pub fn get(&self, key: &FlowKey) -> Option<Flow> {
+        let k = RawKey::new(key.vrf, &key.tuple);
+        let h = k.hash();
+        let slots = lock(&self.shards[shard_of(h)].slots);
+        let i = slots.find(&k, h)?;
+        Some(self.flow(&slots.slots[i]))
+    }
+
+    /// Widens a stored 32-bit time with the latest time seen.
+    fn widen(&self, low: u32) -> u64 {
+        let clock = self.clock.load(Ordering::Relaxed);
+        clock.wrapping_sub((clock as u32).wrapping_sub(low) as u64)
+    }
+
+    /// Records `now` as the latest time seen (rarely a write: the clock moves
+    /// once a second).
+    #[inline]
+    fn tick(&self, now: u64) {
+        if now > self.clock.load(Ordering::Relaxed) {
+            self.clock.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    /// The public form of an entry.
+    fn flow(&self, e: &Entry) -> Flow {
+        let k = e.key();
+        let key = raw_to_key(&k);
+        let reverse = raw_to_key(&e.reverse_key());
+        let nat = e.state & NAT != 0;
+        let reply = e.state & REPLY != 0;
+        let rewrite = nat.then(|| (k.addr(e.rewrite), e.rewrite_port));
+        Flow {
+            key,
+            action: if nat { Action::Nat } else { Action::Forward },
+            flags: NatFlags(match (nat, reply) {
+                (false, _) => 0,
+                (true, false) => NatFlags::DNAT | NatFlags::DPAT,
+                (true, true) => NatFlags::SNAT | NatFlags::SPAT,
+            }),
+            rewrite,
+            reverse,
+            member: match (nat, reply) {
+                (false, _) => None,
+                (true, false) => rewrite.map(|(address, port)| Endpoint { address, port }),
+                (true, true) => Some(Endpoint {
+                    address: key.tuple.src,
+                    port: key.tuple.src_port,
+                }),
+            },
+            last_used: self.widen(e.last_used),
+            evict: e.state & EVICT != 0,
+        }
+    }
+
+    /// Processes one packet at time `now` (seconds of a monotonic clock):
+    /// the stored flow if the connection has one, else the new pair of flows
+    /// or the drop.
     pub fn process(&self, pkt: &Packet, now: u64) -> Verdict {
-        let key = FlowKey {
-            vrf: pkt.vrf,
-            tuple: pkt.tuple,
+        self.tick(now);
+        let k = RawKey::new(pkt.vrf, &pkt.tuple);
+        let h = k.hash();
+        let closing = closing(pkt);
+        let hit = {
+            let mut slots = lock(&self.shards[shard_of(h)].slots);
+            slots.find(&k, h).map(|i| {
+                let e = &mut slots.slots[i];
+                touch(e, now, closing);
+                *e
+            })
         };
-        let closing = pkt.tuple.protocol == 6 && pkt.tcp_flags & (TCP_FIN | TCP_RST) != 0;
-        {
-            let mut shard = self.shards[shard_of(&key)]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(f) = shard.flows.get_mut(&key) {
-                f.last_used = now;
-                f.evict |= closing;
-                let flow = *f;
-                drop(shard);
+        match hit {
+            Some(e) => {
                 if closing {
-                    self.mark(&flow.reverse);
+                    self.mark(&e.reverse_key());
                 }
-                return Verdict {
+                let flow = self.flow(&e);
+                Verdict {
                     action: flow.action,
                     drop_reason: None,
                     flow: Some(flow),
                     reverse: None,
                     created: false,
-                };
+                }
             }
+            None => self.create(pkt, &k, h, now, closing),
         }
-        let t = pkt.tuple;
-        let (fwd, rev) = match self.fips.get(&(pkt.vrf, addr_bits(&t.dst))) {
+    }
+
+    /// Prefetches the home slot of `hash` and the next: at the table's load,
+    /// a third of the lookups probe one slot further.
+    #[inline]
+    fn prefetch_home(&self, hash: u64) {
+        let s = &self.shards[shard_of(hash)];
+        let at = s.base + table::home(hash, s.n) * std::mem::size_of::<Entry>();
+        prefetch(at);
+        prefetch(at + std::mem::size_of::<Entry>());
+    }
+
+    /// Processes a burst of packets at time `now`, writing one [`Decision`]
+    /// per packet to `out` (which must be at least as long as `packets`).
+    ///
+    /// The lookups are software-pipelined: while packet `i` is looked up, the
+    /// home slot of packet `i + BURST` is hashed and prefetched, so about
+    /// [`BURST`] memory accesses are always in flight. Packets without a flow
+    /// go through [`FlowTable::process`]. Nothing is allocated.
+    pub fn process_burst(&self, packets: &[Packet], now: u64, out: &mut [Decision]) {
+        assert!(out.len() >= packets.len(), "one decision per packet");
+        self.tick(now);
+        let mut keys = [RawKey::default(); BURST];
+        let mut hashes = [0u64; BURST];
+        let prepare = |p: &Packet, key: &mut RawKey, hash: &mut u64| {
+            *key = RawKey::new(p.vrf, &p.tuple);
+            *hash = key.hash();
+            self.prefetch_home(*hash);
+        };
+        for (i, p) in packets.iter().take(BURST).enumerate() {
+            prepare(p, &mut keys[i], &mut hashes[i]);
+        }
+        for (i, p) in packets.iter().enumerate() {
+            let ring = i % BURST;
+            let (k, h) = (keys[ring], hashes[ring]);
+            let k = &k;
+            if let Some(ahead) = packets.get(i + BURST) {
+                prepare(ahead, &mut keys[ring], &mut hashes[ring]);
+            }
+            let closing = closing(p);
+            let hit = {
+                let mut slots = lock(&self.shards[shard_of(h)].slots);
+                slots.find(k, h).map(|j| {
+                    let e = &mut slots.slots[j];
+                    touch(e, now, closing);
+                    *e
+                })
+            };
+            out[i] = match hit {
+                Some(e) => {
+                    if closing {
+                        self.mark(&e.reverse_key());
+                    }
+                    let nat = e.state & NAT != 0;
+                    Decision {
+                        action: if nat { Action::Nat } else { Action::Forward },
+                        flags: NatFlags(match (nat, e.state & REPLY != 0) {
+                            (false, _) => 0,
+                            (true, false) => NatFlags::DNAT | NatFlags::DPAT,
+                            (true, true) => NatFlags::SNAT | NatFlags::SPAT,
+                        }),
+                        rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
+                        drop_reason: None,
+                    }
+                }
+                None => Decision::from(&self.create(p, k, h, now, closing)),
+            };
+        }
+    }
+
+    /// Creates the flows of a packet that matched none.
+    fn create(&self, pkt: &Packet, k: &RawKey, h: u64, now: u64, closing: bool) -> Verdict {
+        let t = &pkt.tuple;
+        if t.src.is_ipv6() != t.dst.is_ipv6() {
+            return Verdict::drop(DropReason::AddressFamilyMismatch);
+        }
+        let evict = if closing { EVICT } else { 0 };
+        let (fwd, rev) = match self.fips.get(&(pkt.vrf, t.dst)) {
             None => {
-                let rkey = FlowKey {
-                    vrf: pkt.vrf,
-                    tuple: reply(&t, t.dst, t.dst_port),
-                };
-                let fwd = Flow {
-                    key,
-                    action: Action::Forward,
-                    flags: NatFlags::default(),
-                    rewrite: None,
-                    reverse: rkey,
-                    member: None,
-                    last_used: now,
-                    evict: closing,
-                };
-                let rev = Flow {
-                    key: rkey,
-                    reverse: key,
-                    ..fwd
-                };
-                (fwd, rev)
+                // Not to a FloatingIP: forwarded as is, both directions.
+                let fwd = Entry::new(k, evict, (0, 0), now);
+                let rk = fwd.reverse_key();
+                (fwd, Entry::new(&rk, evict, (0, 0), now))
             }
             Some(ports) => {
                 let Some(map) = ports.get(&(t.protocol, t.dst_port)) else {
                     return Verdict::drop(DropReason::PortMapDrop);
                 };
-                let Some(member) = map.selector.select(&t).copied() else {
+                let Some(member) = map.selector.select(t) else {
                     return Verdict::drop(DropReason::NoMember);
                 };
+                if member.address.is_ipv6() != t.dst.is_ipv6() {
+                    return Verdict::drop(DropReason::AddressFamilyMismatch);
+                }
                 let port = if member.port == 0 {
                     map.target_port
                 } else {
                     member.port
                 };
-                let rkey = FlowKey {
-                    vrf: pkt.vrf,
-                    tuple: reply(&t, member.address, port),
-                };
-                let fwd = Flow {
-                    key,
-                    action: Action::Nat,
-                    flags: NatFlags(NatFlags::DNAT | NatFlags::DPAT),
-                    rewrite: Some((member.address, port)),
-                    reverse: rkey,
-                    member: Some(member),
-                    last_used: now,
-                    evict: closing,
-                };
-                let rev = Flow {
-                    key: rkey,
-                    flags: NatFlags(NatFlags::SNAT | NatFlags::SPAT),
-                    rewrite: Some((t.dst, t.dst_port)),
-                    reverse: key,
-                    ..fwd
-                };
+                let member_bits = crate::ecmp::hash::addr_bits(&member.address);
+                let fwd = Entry::new(k, NAT | evict, (member_bits, port), now);
+                let rk = fwd.reverse_key();
+                let rev = Entry::new(&rk, NAT | REPLY | evict, (k.dst, k.dst_port), now);
                 (fwd, rev)
             }
         };
-        {
-            let mut shard = self.shards[shard_of(&key)]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if let Some(existing) = shard.flows.get(&key).copied() {
-                // Another thread created it first: use that one.
-                return Verdict {
-                    action: existing.action,
-                    drop_reason: None,
-                    flow: Some(existing),
-                    reverse: None,
-                    created: false,
-                };
-            }
-            // Capacity is reserved only for a flow that is really new, under
-            // the shard's lock, so racing duplicates never count.
-            if self.count.fetch_add(2, Ordering::AcqRel) + 2 > self.capacity {
+        let rk = rev.key();
+        let rh = rk.hash();
+        // The reverse slot is a cache miss of its own: start it now, to
+        // overlap with taking the locks.
+        self.prefetch_home(rh);
+        let (a, b) = (shard_of(h), shard_of(rh));
+        // Both shards are locked (in index order, so two creators never wait
+        // on each other): readers see both flows of a pair or neither.
+        let (mut ga, mut gb) = if a == b {
+            (lock(&self.shards[a].slots), None)
+        } else if a < b {
+            let ga = lock(&self.shards[a].slots);
+            (ga, Some(lock(&self.shards[b].slots)))
+        } else {
+            let gb = lock(&self.shards[b].slots);
+            (lock(&self.shards[a].slots), Some(gb))
+        };
+        if let Some(i) = ga.find(k, h) {
+            // Another thread created it first: use that one.
+            let e = &mut ga.slots[i];
+            touch(e, now, closing);
+            let flow = self.flow(e);
+            return Verdict {
+                action: flow.action,
+                drop_reason: None,
+                flow: Some(flow),
+                reverse: None,
+                created: false,
+            };
+        }
+        let rslots = gb.as_deref_mut().unwrap_or(&mut ga);
+        if rslots.find(&rk, rh).is_some() {
+            return Verdict::drop(DropReason::ReverseFlowConflict);
+        }
+        let room = match gb.as_deref() {
+            None => ga.has_room(2),
+            Some(g) => ga.has_room(1) && g.has_room(1),
+        };
+        // Capacity is reserved only for a pair that is really new, under the
+        // shard locks, so racing duplicates never count.
+        if !room || self.count.fetch_add(2, Ordering::AcqRel) + 2 > self.capacity {
+            if room {
                 self.count.fetch_sub(2, Ordering::AcqRel);
-                return Verdict::drop(DropReason::FlowTableFull);
             }
-            shard.flows.insert(key, fwd);
+            return Verdict::drop(DropReason::FlowTableFull);
         }
-        let mut shard = self.shards[shard_of(&rev.key)]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if shard.flows.insert(rev.key, rev).is_some() {
-            // A stale flow held the reply key: it is replaced, not counted twice.
-            self.count.fetch_sub(1, Ordering::AcqRel);
-        }
+        ga.insert(fwd, h);
+        gb.as_deref_mut().unwrap_or(&mut ga).insert(rev, rh);
+        drop(gb);
+        drop(ga);
+        let (fwd, rev) = (self.flow(&fwd), self.flow(&rev));
         Verdict {
             action: fwd.action,
             drop_reason: None,
@@ -455,43 +673,178 @@ impl FlowTable {
         }
     }
 
-    fn mark(&self, key: &FlowKey) {
-        let mut shard = self.shards[shard_of(key)]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = shard.flows.get_mut(key) {
-            f.evict = true;
+    /// Marks the flow of `k` for eviction.
+    fn mark(&self, k: &RawKey) {
+        let h = k.hash();
+        let mut slots = lock(&self.shards[shard_of(h)].slots);
+        if let Some(i) = slots.find(k, h) {
+            slots.slots[i].state |= EVICT;
         }
     }
 
-    /// Removes flows idle for longer than the idle timeout at `now`, and
-    /// flows marked for eviction; returns how many were removed.
+    /// Marks every connection served by the member `address:port` for
+    /// eviction at the next [`FlowTable::expire`]; returns how many flows
+    /// were marked.
+    ///
+    /// Affinity keeps a connection on its member even after the member
+    /// leaves the selector; when the member is gone for good (its pod
+    /// deleted), its connections would otherwise wait out the idle timeout.
+    /// Call this after removing the member from the port maps, so that the
+    /// clients' next connections go to the remaining members.
+    pub fn evict_member(&self, address: IpAddr, port: u16) -> usize {
+        let bits = crate::ecmp::hash::addr_bits(&address);
+        let family = if address.is_ipv6() { table::KEY_V6 } else { 0 };
+        let mut marked = 0;
+        for shard in self.shards.iter() {
+            for chunk in 0..shard.n.div_ceil(SWEEP_CHUNK) {
+                ShardLock::<Slots>::pause();
+                let mut g = lock(&shard.slots);
+                let end = ((chunk + 1) * SWEEP_CHUNK).min(shard.n);
+                for e in &mut g.slots[chunk * SWEEP_CHUNK..end] {
+                    let served = e.state & OCCUPIED != 0
+                        && e.state & NAT != 0
+                        && e.state & table::KEY_V6 == family
+                        && if e.state & REPLY == 0 {
+                            (e.rewrite, e.rewrite_port) == (bits, port)
+                        } else {
+                            (e.src, e.src_port) == (bits, port)
+                        };
+                    if served && e.state & EVICT == 0 {
+                        e.state |= EVICT;
+                        marked += 1;
+                    }
+                }
+            }
+        }
+        marked
+    }
+
+    /// Removes, at `now`, the connections whose flows are both idle for
+    /// longer than the idle timeout, and those marked for eviction; returns
+    /// how many flows were removed. Run it periodically (the vRouter's agent
+    /// sweeps its table every few seconds).
+    ///
+    /// Flows go in pairs, as the vRouter's agent ages them: a connection whose
+    /// packets all flow one way (a UDP stream, say) keeps its silent reverse
+    /// flow as long as the forward one is used, so a late reply still finds
+    /// its translation. The sweep locks one shard at a time, plus the shard
+    /// of a partner flow: a higher shard is locked in order, a lower one only
+    /// if it is free at once (else the pair waits for the next sweep), so a
+    /// sweep never deadlocks with connections being created. The shard is
+    /// released and retaken every 1,024 slots, so lookups wait at most a
+    /// few microseconds for a sweep.
     pub fn expire(&self, now: u64) -> usize {
+        self.tick(now);
+        let now32 = now as u32;
+        let timeout = self.idle_timeout.min(i32::MAX as u64) as i64;
+        // Signed: a flow used after `now` (by a thread that read the clock
+        // later than the sweeper) is not idle at all.
+        let idle = |e: &Entry| now32.wrapping_sub(e.last_used) as i32 as i64 > timeout;
+        let dead = |e: &Entry| e.state & EVICT != 0 || idle(e);
         let mut removed = 0;
-        for s in self.shards.iter() {
-            let mut shard = s.lock().unwrap_or_else(|p| p.into_inner());
-            let before = shard.flows.len();
-            shard
-                .flows
-                .retain(|_, f| !f.evict && now.saturating_sub(f.last_used) <= self.idle_timeout);
-            removed += before - shard.flows.len();
+        for s in 0..SHARDS {
+            let mut g = lock(&self.shards[s].slots);
+            let mut i = 0;
+            let mut examined = 0usize;
+            while i < g.slots.len() {
+                examined += 1;
+                if examined % SWEEP_CHUNK == 0 {
+                    // Let waiting lookups in. Entries may shift meanwhile:
+                    // one skipped now goes at the next sweep.
+                    drop(g);
+                    ShardLock::<Slots>::pause();
+                    g = lock(&self.shards[s].slots);
+                }
+                let e = g.slots[i];
+                if e.state & OCCUPIED == 0 || !dead(&e) {
+                    i += 1;
+                    continue;
+                }
+                let rk = e.reverse_key();
+                let rh = rk.hash();
+                let r = shard_of(rh);
+                let evicted = e.state & EVICT != 0;
+                if r == s {
+                    match g.find(&rk, rh) {
+                        Some(j) if !evicted && !dead(&g.slots[j]) => i += 1,
+                        Some(_) => {
+                            g.remove_at(i);
+                            // Found again: the removal may have shifted it.
+                            let j = g.find(&rk, rh).expect("the partner is still here");
+                            g.remove_at(j);
+                            removed += 2;
+                            // Shifting may have moved an unexamined entry
+                            // back to the partner's slot.
+                            i = i.min(j);
+                        }
+                        None => {
+                            g.remove_at(i);
+                            removed += 1;
+                        }
+                    }
+                    continue;
+                }
+                let other = if r > s {
+                    Some(lock(&self.shards[r].slots))
+                } else {
+                    self.shards[r].slots.try_lock()
+                };
+                let Some(mut o) = other else {
+                    i += 1;
+                    continue;
+                };
+                match o.find(&rk, rh) {
+                    Some(j) if !evicted && !dead(&o.slots[j]) => i += 1,
+                    Some(j) => {
+                        o.remove_at(j);
+                        g.remove_at(i);
+                        removed += 2;
+                    }
+                    None => {
+                        g.remove_at(i);
+                        removed += 1;
+                    }
+                }
+            }
         }
         self.count.fetch_sub(removed, Ordering::AcqRel);
         removed
     }
 }
 
-/// The reply 5-tuple of `t` when the far end is `addr:port`.
-fn reply(t: &FiveTuple, addr: IpAddr, port: u16) -> FiveTuple {
-    FiveTuple {
-        protocol: t.protocol,
-        src: addr,
-        src_port: port,
-        dst: t.src,
-        dst_port: t.src_port,
+/// Whether a packet closes its connection (TCP FIN or RST).
+#[inline]
+fn closing(pkt: &Packet) -> bool {
+    pkt.tuple.protocol == 6 && pkt.tcp_flags & (TCP_FIN | TCP_RST) != 0
+}
+
+/// Records a packet on an entry: its time, and FIN or RST.
+#[inline]
+fn touch(e: &mut Entry, now: u64, closing: bool) {
+    let now = now as u32;
+    if e.last_used != now {
+        e.last_used = now;
+    }
+    if closing {
+        e.state |= EVICT;
+    }
+}
+
+fn raw_to_key(k: &RawKey) -> FlowKey {
+    FlowKey {
+        vrf: k.vrf,
+        tuple: FiveTuple {
+            protocol: k.protocol,
+            src: k.addr(k.src),
+            src_port: k.src_port,
+            dst: k.addr(k.dst),
+            dst_port: k.dst_port,
+        },
     }
 }
 
 mod from_plan;
+mod lock;
+mod table;
 #[cfg(test)]
 mod tests;

@@ -245,6 +245,22 @@ impl<S: Store> Allocator<S> {
         Ok(())
     }
 
+    /// Releases everything `owner` holds, in every pool (stored allocations
+    /// of pools not defined yet included).
+    pub fn release_owner(&mut self, owner: &str) -> Result<(), IpamError> {
+        for (p, addr) in self.owners.remove(owner).unwrap_or_default() {
+            self.pools[p].give_back(&addr);
+            self.store.remove(&self.pool_names[p], owner)?;
+        }
+        for list in self.unplaced.values_mut() {
+            for a in list.iter().filter(|a| a.owner == owner) {
+                self.store.remove(&a.pool, &a.owner)?;
+            }
+            list.retain(|a| a.owner != owner);
+        }
+        Ok(())
+    }
+
     /// Makes every change durable in the store.
     pub fn flush(&mut self) -> Result<(), IpamError> {
         self.store.flush()

@@ -17,14 +17,18 @@
 //!   map per listener (`srcPort` = service port, `dstPort` = target port,
 //!   protocol number 6 / 17 / 132), attached to every member interface.
 
+pub mod diff;
 pub mod endpoints;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use serde::Serialize;
 
-pub use endpoints::{Backend, PodInterface, backends_by_service, interfaces_by_ip};
+pub use diff::{Change, ChangeKind, Diff, diff_service};
+pub use endpoints::{
+    Backend, BackendIndex, InterfaceIndex, PodInterface, backends_by_service, interfaces_by_ip,
+};
 
 use crate::ipam::Family;
 use crate::model::{IntOrString, Service};
@@ -171,8 +175,8 @@ pub struct ServiceAddresses<'a> {
 pub fn build(
     svc: &Service,
     addrs: ServiceAddresses<'_>,
-    backends: &[Backend],
-    interfaces: &HashMap<IpAddr, PodInterface>,
+    backends: &[&Backend],
+    interfaces: &InterfaceIndex,
 ) -> Result<ServiceObjects, String> {
     let ports = &svc.spec.ports;
     if ports.len() > 1 {
@@ -190,7 +194,7 @@ pub fn build(
     for sp in ports {
         // Members in endpoint order (the order slots fill), each once.
         let mut members: Vec<Member> = Vec::new();
-        for b in backends {
+        for &b in backends {
             let matched = b
                 .ports
                 .iter()

@@ -1,7 +1,9 @@
 //! The planner: for every service, its ClusterIPs, its external network and
-//! external addresses — what CN2's Kubemanager would decide.
+//! external addresses — what CN2's Kubemanager would decide — and the
+//! load-balancer objects, routes and announcements that follow.
 //!
-//! Services are processed in manifest order. A plan runs in three phases:
+//! Services are processed in manifest order. Address decisions run in three
+//! phases ([`decide`]):
 //!
 //! 1. ClusterIPs given in manifests are reserved (so allocation never hands
 //!    them to another service);
@@ -10,6 +12,12 @@
 //!    network while that network is still among its selection's candidates
 //!    (**stickiness**);
 //! 3. everything still missing is allocated, lowest free address first.
+//!
+//! Then each service's load-balancer objects are built from its decision,
+//! its backends and the pod interfaces ([`build_service`]), and the plan is
+//! put together with every node's routes and the announcements
+//! ([`assemble`]). [`plan`] runs the three steps over a whole inventory;
+//! [`crate::cluster::Cluster`] runs the same steps incrementally.
 
 mod output;
 
@@ -23,7 +31,8 @@ use crate::announce::{Announcement, NodeView, ServiceAddresses, announce};
 use crate::ecmp::routes::{FloatingRoute, NodeRoutes, RouteNode, node_routes};
 use crate::ipam::{Allocator, Family, IpamError, Store};
 use crate::lb::{
-    self, ServiceAddresses as LbAddresses, ServiceObjects, backends_by_service, interfaces_by_ip,
+    self, BackendIndex, InterfaceIndex, ServiceAddresses as LbAddresses, ServiceObjects,
+    backends_by_service, interfaces_by_ip,
 };
 use crate::model::inventory::NetworkSubnet;
 use crate::model::{FamilyPolicy, Inventory, Network, Service, ServiceAddressing, ServiceKind};
@@ -67,6 +76,39 @@ pub fn service_key(svc: &Service) -> String {
     }
 }
 
+/// The address decisions for one service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The key its allocations are held under ([`service_key`]).
+    pub key: String,
+    /// Its addressing fields.
+    pub addr: ServiceAddressing,
+    /// Why it is not (fully) served, one reason per problem.
+    pub pending: Vec<String>,
+    /// Warnings about it.
+    pub warnings: Vec<String>,
+    /// Its ClusterIPs, in family order.
+    pub cluster_ips: Vec<IpAddr>,
+    /// Its external network, for LoadBalancer services.
+    pub external_network: Option<String>,
+    /// The address pool its external addresses come from, if a pool.
+    pub address_pool: Option<String>,
+    /// Its external addresses, in family order.
+    pub external_ips: Vec<IpAddr>,
+    /// `ecmp` or `maglev`.
+    pub lb_algorithm: &'static str,
+}
+
+impl Decision {
+    /// Whether the service gets a loadbalancer at all: not headless, not
+    /// ExternalName, and holding a ClusterIP.
+    pub fn has_load_balancer(&self) -> bool {
+        !self.cluster_ips.is_empty()
+            && !self.addr.headless
+            && self.addr.kind != ServiceKind::ExternalName
+    }
+}
+
 struct Work<'a> {
     svc: &'a Service,
     key: String,
@@ -79,20 +121,76 @@ struct Work<'a> {
     external_network: Option<String>,
     address_pool: Option<String>,
     external_ips: Vec<IpAddr>,
-    objects: Option<ServiceObjects>,
     lb_algorithm: &'static str,
 }
 
 /// Plans every service of the inventory, allocating through `alloc`.
 pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan, PlanError> {
-    register_pools(inv, alloc)?;
-    // A ClusterIP and an external address per family, at most.
-    alloc.reserve(inv.services.len() * 2);
-    let mut selectors = ExternalSelectors::new(inv);
-    let mut work: Vec<Work> = inv
+    let decisions = decide(inv, alloc)?;
+    let interfaces = interfaces_by_ip(inv);
+    let backends = backends_by_service(inv);
+    let service_network = service_network_id(inv);
+    let results = inv
         .services
         .iter()
-        .map(|(_, svc)| Work {
+        .zip(decisions)
+        .map(|((_, svc), decision)| {
+            let built = build_service(svc, &decision, &service_network, &backends, &interfaces);
+            ServiceResult {
+                svc,
+                decision,
+                built,
+            }
+        })
+        .collect();
+    Ok(assemble(inv, &interfaces, results, inv.warnings.clone()))
+}
+
+/// Decides the addresses of every service of the inventory (in its order),
+/// allocating through `alloc`: the three phases of the module docs. The
+/// result has one decision per service, in the inventory's order.
+pub fn decide<S: Store>(
+    inv: &Inventory,
+    alloc: &mut Allocator<S>,
+) -> Result<Vec<Decision>, PlanError> {
+    let services: Vec<&Service> = inv.services.iter().map(|(_, s)| s).collect();
+    decide_services(inv, &services, alloc, Scope::All)
+}
+
+/// Which allocations a run of [`decide_services`] may release.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'a> {
+    /// The services given are all the services: the addresses of every other
+    /// owner are released.
+    All,
+    /// Only the services given are decided (the others keep what they
+    /// hold); the addresses of the services with these keys
+    /// ([`service_key`]), which are gone, are released.
+    Some {
+        /// Keys of services that no longer exist.
+        gone: &'a [String],
+    },
+}
+
+/// Decides the addresses of `services` (in manifest order), with the
+/// networks, namespaces and Kubemanager of `inv`: the three phases of the
+/// module docs. With [`Scope::Some`], the services not given must be ones
+/// whose decision cannot change (nothing they depend on changed, and they
+/// are not pending); their allocations are left alone. The result has one
+/// decision per service given, in order.
+pub fn decide_services<S: Store>(
+    inv: &Inventory,
+    services: &[&Service],
+    alloc: &mut Allocator<S>,
+    scope: Scope<'_>,
+) -> Result<Vec<Decision>, PlanError> {
+    register_pools(inv, alloc)?;
+    // A ClusterIP and an external address per family, at most.
+    alloc.reserve(services.len() * 2);
+    let mut selectors = ExternalSelectors::new(inv);
+    let mut work: Vec<Work> = services
+        .iter()
+        .map(|&svc| Work {
             svc,
             key: service_key(svc),
             addr: svc.addressing().expect("validated at load"),
@@ -104,7 +202,6 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
             external_network: None,
             address_pool: None,
             external_ips: Vec::new(),
-            objects: None,
             lb_algorithm: "ecmp",
         })
         .collect();
@@ -154,7 +251,7 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
         .filter(|w| !w.addr.headless && w.addr.kind != ServiceKind::ExternalName)
         .map(|w| (w.key.as_str(), w))
         .collect();
-    alloc.retain_owners(|o| {
+    let keep = |o: &str| {
         parse_owner(o).is_some_and(|(key, role, fam)| {
             wanted.get(key).is_some_and(|w| {
                 w.addr.families.contains(&fam)
@@ -162,7 +259,26 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
                         || (role == "external" && w.addr.kind == ServiceKind::LoadBalancer))
             })
         })
-    })?;
+    };
+    match scope {
+        Scope::All => alloc.retain_owners(keep)?,
+        Scope::Some { gone } => {
+            let keys = gone
+                .iter()
+                .map(String::as_str)
+                .chain(work.iter().map(|w| w.key.as_str()));
+            for key in keys {
+                for role in ["cluster", "external"] {
+                    for fam in [Family::V4, Family::V6] {
+                        let o = owner(key, role, fam);
+                        if !keep(&o) {
+                            alloc.release_owner(&o)?;
+                        }
+                    }
+                }
+            }
+        }
+    }
     for w in &mut work {
         if w.addr.kind != ServiceKind::LoadBalancer {
             continue;
@@ -229,56 +345,131 @@ pub fn plan<S: Store>(inv: &Inventory, alloc: &mut Allocator<S>) -> Result<Plan,
         }
     }
     alloc.flush()?;
-
-    build_objects(inv, &mut work);
-    let nodes = routes_of(inv, &work);
-    let announcements = announce_all(inv, &mut work);
-    let mut services: Vec<ServicePlan> = work
+    Ok(work
         .into_iter()
-        .map(|w| {
-            let (load_balancer, instance_ips, floating_ips) = match w.objects {
-                Some(o) => (Some(o.load_balancer), o.instance_ips, o.floating_ips),
-                None => (None, Vec::new(), Vec::new()),
-            };
-            ServicePlan {
-                namespace: w.svc.metadata.namespace.clone(),
-                name: w.svc.metadata.name.clone(),
-                kind: w.addr.kind.as_str().to_string(),
-                cluster_ips: w.cluster_ips,
-                external_network: w.external_network,
-                address_pool: w.address_pool,
-                external_ips: w.external_ips,
-                lb_algorithm: w.lb_algorithm,
-                load_balancer,
-                instance_ips,
-                floating_ips,
-                pending: (!w.pending.is_empty()).then(|| w.pending.join("; ")),
-                warnings: w.warnings,
-            }
+        .map(|w| Decision {
+            key: w.key,
+            addr: w.addr,
+            pending: w.pending,
+            warnings: w.warnings,
+            cluster_ips: w.cluster_ips,
+            external_network: w.external_network,
+            address_pool: w.address_pool,
+            external_ips: w.external_ips,
+            lb_algorithm: w.lb_algorithm,
         })
-        .collect();
-    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    Ok(Plan {
-        services,
-        nodes,
-        announcements,
-        warnings: inv.warnings.clone(),
-    })
+        .collect())
 }
 
 /// The service network's id (also when no Kubemanager defines it).
-fn service_network_id(inv: &Inventory) -> String {
+pub fn service_network_id(inv: &Inventory) -> String {
     inv.service_network.as_ref().map_or_else(
         || format!("{}/service-network", inv.control_namespace()),
         |n| n.id.clone(),
     )
 }
 
+/// Builds the load-balancer objects of one service from its decision:
+/// `None` when it gets no loadbalancer (headless, ExternalName, no
+/// ClusterIP), `Some(Err(reason))` when its ports are unusable (the reason
+/// makes it pending).
+pub fn build_service(
+    svc: &Service,
+    d: &Decision,
+    service_network: &str,
+    backends: &BackendIndex,
+    interfaces: &InterfaceIndex,
+) -> Option<Result<ServiceObjects, String>> {
+    if !d.has_load_balancer() {
+        return None;
+    }
+    let external = d.external_network.clone().or_else(|| {
+        d.address_pool
+            .as_ref()
+            .map(|p| format!("{POOL_ID_PREFIX}{p}"))
+    });
+    let addrs = LbAddresses {
+        cluster_ips: &d.cluster_ips,
+        service_network,
+        external: external.as_deref().map(|n| (n, d.external_ips.as_slice())),
+    };
+    let m = &svc.metadata;
+    let b = backends.of(&m.namespace, &m.name);
+    Some(lb::build(svc, addrs, &b, interfaces))
+}
+
+/// One service's decision and objects, as [`assemble`] takes them.
+#[derive(Debug)]
+pub struct ServiceResult<'a> {
+    /// The service.
+    pub svc: &'a Service,
+    /// Its address decision.
+    pub decision: Decision,
+    /// Its objects, from [`build_service`].
+    pub built: Option<Result<ServiceObjects, String>>,
+}
+
+/// Puts the plan together: every service's entry (sorted), every node's
+/// routes and the announcements of external addresses. `inv` provides the
+/// nodes, networks and announcement config; `warnings` are plan-wide.
+pub fn assemble(
+    inv: &Inventory,
+    interfaces: &InterfaceIndex,
+    results: Vec<ServiceResult<'_>>,
+    warnings: Vec<String>,
+) -> Plan {
+    let nodes = routes_of(inv, interfaces, &results);
+    let (announcements, extra) = announce_all(inv, &results);
+    let mut services: Vec<ServicePlan> = results
+        .into_iter()
+        .zip(extra)
+        .map(|(r, extra)| {
+            let d = r.decision;
+            let mut pending = d.pending;
+            let (load_balancer, instance_ips, floating_ips) = match r.built {
+                Some(Ok(o)) => (Some(o.load_balancer), o.instance_ips, o.floating_ips),
+                Some(Err(reason)) => {
+                    pending.push(reason);
+                    (None, Vec::new(), Vec::new())
+                }
+                None => (None, Vec::new(), Vec::new()),
+            };
+            let mut warnings = d.warnings;
+            warnings.extend(extra);
+            ServicePlan {
+                namespace: r.svc.metadata.namespace.clone(),
+                name: r.svc.metadata.name.clone(),
+                kind: d.addr.kind.as_str().to_string(),
+                cluster_ips: d.cluster_ips,
+                external_network: d.external_network,
+                address_pool: d.address_pool,
+                external_ips: d.external_ips,
+                lb_algorithm: d.lb_algorithm,
+                load_balancer,
+                instance_ips,
+                floating_ips,
+                pending: (!pending.is_empty()).then(|| pending.join("; ")),
+                warnings,
+            }
+        })
+        .collect();
+    services.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    Plan {
+        services,
+        nodes,
+        announcements,
+        warnings,
+    }
+}
+
 /// Every node's routes for the FloatingIPs of every service.
-fn routes_of(inv: &Inventory, work: &[Work]) -> Vec<NodeRoutes> {
+fn routes_of(
+    inv: &Inventory,
+    interfaces: &InterfaceIndex,
+    results: &[ServiceResult<'_>],
+) -> Vec<NodeRoutes> {
     let mut secondary: HashMap<&str, BTreeSet<String>> = HashMap::new();
-    let interfaces = interfaces_by_ip(inv);
-    for i in interfaces.values() {
+    for (_, i) in interfaces.iter() {
         if let Some(net) = &i.network {
             secondary
                 .entry(i.node.as_str())
@@ -299,7 +490,10 @@ fn routes_of(inv: &Inventory, work: &[Work]) -> Vec<NodeRoutes> {
         .collect();
     let service_network = service_network_id(inv);
     let mut fips = Vec::new();
-    for o in work.iter().filter_map(|w| w.objects.as_ref()) {
+    for o in results
+        .iter()
+        .filter_map(|r| r.built.as_ref().and_then(|b| b.as_ref().ok()))
+    {
         let mut members: Vec<&lb::Member> = Vec::new();
         for m in o
             .load_balancer
@@ -327,43 +521,12 @@ fn routes_of(inv: &Inventory, work: &[Work]) -> Vec<NodeRoutes> {
     node_routes(&nodes, &fips, &pod_network)
 }
 
-/// Builds the load-balancer objects of every service that has a ClusterIP.
-fn build_objects(inv: &Inventory, work: &mut [Work]) {
-    let interfaces = interfaces_by_ip(inv);
-    let backends = backends_by_service(inv);
-    let service_network = inv.service_network.as_ref().map_or_else(
-        || format!("{}/service-network", inv.control_namespace()),
-        |n| n.id.clone(),
-    );
-    for w in work.iter_mut() {
-        if w.cluster_ips.is_empty() || w.addr.headless || w.addr.kind == ServiceKind::ExternalName {
-            continue;
-        }
-        let m = &w.svc.metadata;
-        let external = w.external_network.clone().or_else(|| {
-            w.address_pool
-                .as_ref()
-                .map(|p| format!("{POOL_ID_PREFIX}{p}"))
-        });
-        let addrs = LbAddresses {
-            cluster_ips: &w.cluster_ips,
-            service_network: &service_network,
-            external: external.as_deref().map(|n| (n, w.external_ips.as_slice())),
-        };
-        let none = Vec::new();
-        let b = backends
-            .get(&(m.namespace.clone(), m.name.clone()))
-            .unwrap_or(&none);
-        match lb::build(w.svc, addrs, b, &interfaces) {
-            Ok(o) => w.objects = Some(o),
-            Err(reason) => w.pending.push(reason),
-        }
-    }
-}
-
-/// Announcements of every service's external addresses, sorted; warnings
-/// about them go to the services.
-fn announce_all(inv: &Inventory, work: &mut [Work]) -> Vec<Announcement> {
+/// Announcements of every service's external addresses, sorted, and the
+/// warnings about them per service (in the order of `results`).
+fn announce_all(
+    inv: &Inventory,
+    results: &[ServiceResult<'_>],
+) -> (Vec<Announcement>, Vec<Vec<String>>) {
     let nodes: Vec<NodeView> = inv
         .nodes
         .values()
@@ -375,17 +538,24 @@ fn announce_all(inv: &Inventory, work: &mut [Work]) -> Vec<Announcement> {
         })
         .collect();
     let mut out = Vec::new();
-    for w in work.iter_mut().filter(|w| !w.external_ips.is_empty()) {
-        let member_nodes: BTreeSet<String> = w
-            .objects
+    let mut warnings = vec![Vec::new(); results.len()];
+    for (r, warn) in results
+        .iter()
+        .zip(warnings.iter_mut())
+        .filter(|(r, _)| !r.decision.external_ips.is_empty())
+    {
+        let d = &r.decision;
+        let member_nodes: BTreeSet<String> = r
+            .built
             .iter()
+            .filter_map(|b| b.as_ref().ok())
             .flat_map(|o| &o.load_balancer.listeners)
             .flat_map(|l| &l.pool.members)
             .filter_map(|m| m.node.clone())
             .collect();
-        let m = &w.svc.metadata;
-        let pool = w.address_pool.as_deref().and_then(|p| inv.announce.pool(p));
-        let communities = w
+        let m = &r.svc.metadata;
+        let pool = d.address_pool.as_deref().and_then(|p| inv.announce.pool(p));
+        let communities = d
             .external_network
             .as_deref()
             .and_then(|id| inv.network(id))
@@ -393,16 +563,16 @@ fn announce_all(inv: &Inventory, work: &mut [Work]) -> Vec<Announcement> {
             .unwrap_or_default();
         let svc = ServiceAddresses {
             service: format!("{}/{}", m.namespace, m.name),
-            addresses: &w.external_ips,
+            addresses: &d.external_ips,
             pool,
             communities,
-            local_only: w.svc.spec.external_traffic_policy.as_deref() == Some("Local"),
+            local_only: r.svc.spec.external_traffic_policy.as_deref() == Some("Local"),
             endpoint_nodes: &member_nodes,
         };
-        out.extend(announce(&inv.announce, &nodes, &svc, &mut w.warnings));
+        out.extend(announce(&inv.announce, &nodes, &svc, warn));
     }
     out.sort();
-    out
+    (out, warnings)
 }
 
 /// Whether held addresses satisfy the service's requested addresses.

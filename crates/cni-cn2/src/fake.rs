@@ -52,6 +52,9 @@ pub struct World {
     pub paths: BTreeMap<String, RawFd>,
     /// The next interface index.
     pub next_index: u32,
+    /// Host links whose deletion was started detached and has not finished
+    /// (see [`FakeSystem::settle`]).
+    pub detached: Vec<u32>,
     /// Operations that fail with `EPERM` (matched against the op name
     /// `create_veth`, `add_route:pod`, `add_addr:host`, …).
     pub fail: BTreeSet<String>,
@@ -98,6 +101,14 @@ impl FakeSystem {
     /// A copy of the namespace `fd` (0 for the host).
     pub fn ns(&self, fd: RawFd) -> FakeNs {
         self.0.borrow().ns[&fd].clone()
+    }
+
+    /// Finishes the detached link deletions.
+    pub fn settle(&self) {
+        let mut w = self.0.borrow_mut();
+        for index in std::mem::take(&mut w.detached) {
+            w.delete(0, index);
+        }
     }
 
     /// Makes the operation named `op` fail.
@@ -330,6 +341,24 @@ impl Netlink for FakeHandle {
         })
     }
 
+    fn del_route(&mut self, route: &RouteSpec) -> Result<(), NetlinkError> {
+        self.with("del_route", |w, fd| {
+            let ns = w.ns.get_mut(&fd).unwrap();
+            let pos = ns
+                .routes
+                .iter()
+                .position(|r| {
+                    r.dst == route.dst
+                        && r.oif == route.oif
+                        && r.gw == route.gw
+                        && r.priority == route.priority
+                })
+                .ok_or_else(|| kernel("del_route", libc::ESRCH))?;
+            ns.routes.remove(pos);
+            Ok(())
+        })
+    }
+
     fn get_routes(&mut self, oif: u32) -> Result<Vec<RouteSpec>, NetlinkError> {
         self.with("get_routes", |w, fd| {
             Ok(w.ns[&fd]
@@ -400,6 +429,15 @@ impl System for FakeSystem {
             fd,
             role: "pod",
         })
+    }
+
+    fn delete_link_detached(&mut self, index: u32) -> Result<(), NetlinkError> {
+        let mut w = self.0.borrow_mut();
+        if w.fail.contains("delete_link_detached") {
+            return Err(kernel("delete_link_detached", libc::EAGAIN));
+        }
+        w.detached.push(index);
+        Ok(())
     }
 }
 

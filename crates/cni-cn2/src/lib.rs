@@ -13,6 +13,7 @@
 //! [`netlink::Netlink`] and [`ipam::Ipam`] traits.
 
 pub mod config;
+mod detach;
 pub mod ipam;
 pub mod names;
 pub mod netlink;

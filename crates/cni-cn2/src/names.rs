@@ -32,6 +32,10 @@ pub fn host_veth_name(container_id: &str, ifname: &str) -> String {
     name
 }
 
+/// The alias of a host end whose deletion DEL has started: the attachment
+/// is gone, the link is on its way out.
+pub const DELETING_ALIAS: &str = "cn2 deleting";
+
 /// The alias the host end carries: `cn2 <network> <container ID> <ifname>`,
 /// so GC can tell which attachment of which network a host link serves.
 /// None of the three contains a space (they match the CNI name pattern and

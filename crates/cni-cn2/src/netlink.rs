@@ -167,6 +167,9 @@ pub trait Netlink {
     fn get_addrs(&mut self, index: u32) -> Result<Vec<IpNet>, NetlinkError>;
     /// Adds a route to the main table.
     fn add_route(&mut self, route: &RouteSpec) -> Result<(), NetlinkError>;
+    /// Deletes a main-table route (matched by destination, gateway, output
+    /// link and metric).
+    fn del_route(&mut self, route: &RouteSpec) -> Result<(), NetlinkError>;
     /// The unicast main-table routes that leave through link `oif`.
     fn get_routes(&mut self, oif: u32) -> Result<Vec<RouteSpec>, NetlinkError>;
     /// Adds a proxy neighbour entry: the link answers neighbour discovery
@@ -186,4 +189,13 @@ pub trait System {
     /// A handle on the namespace at `path` (`CNI_NETNS`);
     /// [`NetlinkError::NoNetns`] if there is none there.
     fn netns(&mut self, path: &str) -> Result<Self::Handle, NetlinkError>;
+    /// Deletes the host link `index` without waiting for the kernel to
+    /// finish: the caller goes on at once. Unregistering a device waits for
+    /// RCU grace periods (about 15 ms per link on a 250 Hz kernel), which is
+    /// most of a synchronous DEL. An error means the deletion was not
+    /// started; a deletion that is started and then fails (the link went
+    /// away meanwhile) is not reported. Interface indexes are not reused
+    /// within a namespace, so a link created later under the same name is
+    /// never hit.
+    fn delete_link_detached(&mut self, index: u32) -> Result<(), NetlinkError>;
 }

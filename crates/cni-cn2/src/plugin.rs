@@ -34,7 +34,9 @@ use cn2_core::cni::{
 
 use crate::config::{Cn2Conf, KNOWN_ARGS};
 use crate::ipam::Ipam;
-use crate::names::{derived_mac, format_mac, host_alias, host_veth_name, parse_host_alias};
+use crate::names::{
+    DELETING_ALIAS, derived_mac, format_mac, host_alias, host_veth_name, parse_host_alias,
+};
 use crate::netlink::{AddrFlags, Link, Netlink, NetlinkError, RouteSpec, System, VethSpec};
 
 /// Plugin-specific error code: the interface name is already taken in the pod.
@@ -125,6 +127,11 @@ pub fn network(n: IpNet) -> IpNet {
         addr,
         prefix: n.prefix,
     }
+}
+
+/// Whether `n` is a single address (`/32` or `/128`).
+fn is_host_route(n: IpNet) -> bool {
+    n.prefix == if n.addr.is_ipv4() { 32 } else { 128 }
 }
 
 fn host_prefix(addr: IpAddr) -> IpNet {
@@ -369,17 +376,49 @@ impl<S: System, I: Ipam> Cn2Plugin<S, I> {
         })
     }
 
-    /// Deletes the attachment's links; collects errors and keeps going.
+    /// Takes the attachment apart; collects errors and keeps going.
+    ///
+    /// The host routes to the pod go first and synchronously: once DEL
+    /// answers, nothing routes to the addresses it releases. The veth is
+    /// then deleted by a detached process ([`System::delete_link_detached`];
+    /// the pod end goes with the host end), because the kernel's
+    /// unregistration of a device waits for RCU grace periods and would be
+    /// most of DEL's time. An ADD of the same attachment that comes before
+    /// that deletion finishes deletes the old pair itself.
     fn unwire(&mut self, req: &Request, errors: &mut Vec<PluginError>) {
         let ifname = req.env.ifname().to_string();
         let host_name = host_veth_name(req.env.container_id(), &ifname);
         let mut host_end_deleted = false;
         match self.system.host() {
             Ok(mut host) => match host.get_link(&host_name) {
-                Ok(Some(l)) => match ignore_gone(host.del_link(l.index)) {
-                    Ok(()) => host_end_deleted = true,
-                    Err(e) => errors.push(e.into()),
-                },
+                Ok(Some(l)) => {
+                    match host.get_routes(l.index) {
+                        Ok(routes) => {
+                            for r in routes.iter().filter(|r| is_host_route(r.dst)) {
+                                if let Err(e) = ignore_gone(host.del_route(r)) {
+                                    errors.push(e.into());
+                                }
+                            }
+                        }
+                        Err(e) => errors.push(e.into()),
+                    }
+                    // Marked, so that an ADD coming before the deletion
+                    // ends knows the pair is not a live attachment.
+                    if let Err(e) = ignore_gone(host.set_alias(l.index, DELETING_ALIAS)) {
+                        errors.push(e.into());
+                    }
+                    let deleted = match self.system.delete_link_detached(l.index) {
+                        Ok(()) => Ok(()),
+                        Err(e) => {
+                            log(format_args!("{e}; deleting {host_name} in place"));
+                            ignore_gone(host.del_link(l.index))
+                        }
+                    };
+                    match deleted {
+                        Ok(()) => host_end_deleted = true,
+                        Err(e) => errors.push(e.into()),
+                    }
+                }
                 Ok(None) => {}
                 Err(e) => errors.push(e.into()),
             },
@@ -483,14 +522,22 @@ impl<S: System, I: Ipam> Plugin for Cn2Plugin<S, I> {
         // Checks that reserve nothing.
         let mut host = self.system.host().map_err(PluginError::from)?;
         let mut pod = self.open_pod(&netns)?;
+        let stale = host.get_link(&host_name).map_err(PluginError::from)?;
+        // A DEL of this attachment whose detached deletion is still under
+        // way: finish it here, which frees the pod's interface name.
+        if let Some(l) = &stale {
+            if l.alias.as_deref() == Some(DELETING_ALIAS) {
+                ignore_gone(host.del_link(l.index)).map_err(PluginError::from)?;
+            }
+        }
         if pod.get_link(&ifname).map_err(PluginError::from)?.is_some() {
             return Err(PluginError::IfnameExists { ifname, netns }.into());
         }
         // A host end of this attachment without its pod end is left over
         // from an interrupted ADD: remove it.
-        if let Some(stale) = host.get_link(&host_name).map_err(PluginError::from)? {
+        if let Some(l) = stale.filter(|l| l.alias.as_deref() != Some(DELETING_ALIAS)) {
             log(format_args!("removing leftover link {host_name}"));
-            ignore_gone(host.del_link(stale.index)).map_err(PluginError::from)?;
+            ignore_gone(host.del_link(l.index)).map_err(PluginError::from)?;
         }
 
         let ipam = self.ipam.call(Command::Add, req)?.unwrap_or_default();
@@ -553,13 +600,19 @@ impl<S: System, I: Ipam> Plugin for Cn2Plugin<S, I> {
 
     /// GC: deletes the host ends of this network (known by their alias)
     /// whose attachment is not in `cni.dev/valid-attachments` (their pod
-    /// ends go with them), then passes GC on to IPAM. Without an attachment
+    /// ends go with them) and host ends left marked by a DEL whose detached
+    /// deletion did not happen, then passes GC on to IPAM. Without an attachment
     /// list no link is touched.
     fn gc(&mut self, req: &Request) -> Result<(), CniError> {
         let mut first_error: Option<CniError> = None;
         if let Some(valid) = &req.config.valid_attachments {
             let r = self.system.host().and_then(|mut host| {
                 for l in host.list_links()? {
+                    // A DEL's detached deletion that did not happen.
+                    if l.alias.as_deref() == Some(DELETING_ALIAS) {
+                        ignore_gone(host.del_link(l.index))?;
+                        continue;
+                    }
                     let Some((cid, ifname)) = l
                         .alias
                         .as_deref()

@@ -84,6 +84,25 @@ impl System for Kernel {
             seq: 0,
         })
     }
+
+    fn delete_link_detached(&mut self, index: u32) -> Result<(), NetlinkError> {
+        let mut m = LinkMessage::default();
+        m.header.index = index;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        header.sequence_number = 1;
+        let mut packet = NetlinkMessage::new(
+            header,
+            NetlinkPayload::from(RouteNetlinkMessage::DelLink(m)),
+        );
+        packet.finalize();
+        let mut request = vec![0; packet.buffer_len()];
+        packet.serialize(&mut request);
+        crate::detach::send_detached(&request).map_err(|source| NetlinkError::Io {
+            op: format!("start the deletion of link {index}"),
+            source,
+        })
+    }
 }
 
 /// Moves the calling thread into the network namespace `fd`.
@@ -234,6 +253,36 @@ fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
         RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
         _ => None,
     }
+}
+
+/// The rtnetlink message of a main-table unicast route.
+fn route_message(route: &RouteSpec) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header.address_family = family(&route.dst.addr);
+    m.header.destination_prefix_length = route.dst.prefix;
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::Boot;
+    m.header.kind = RouteType::Unicast;
+    m.header.scope = if route.gw.is_some() {
+        RouteScope::Universe
+    } else {
+        RouteScope::Link
+    };
+    if route.onlink {
+        m.header.flags = RouteFlags::Onlink;
+    }
+    if route.dst.prefix > 0 {
+        m.attributes
+            .push(RouteAttribute::Destination(route.dst.addr.into()));
+    }
+    if let Some(gw) = route.gw {
+        m.attributes.push(RouteAttribute::Gateway(gw.into()));
+    }
+    m.attributes.push(RouteAttribute::Oif(route.oif));
+    if let Some(p) = route.priority {
+        m.attributes.push(RouteAttribute::Priority(p));
+    }
+    m
 }
 
 impl Netlink for RtNetlink {
@@ -388,37 +437,26 @@ impl Netlink for RtNetlink {
     }
 
     fn add_route(&mut self, route: &RouteSpec) -> Result<(), NetlinkError> {
-        let mut m = RouteMessage::default();
-        m.header.address_family = family(&route.dst.addr);
-        m.header.destination_prefix_length = route.dst.prefix;
-        m.header.table = RouteHeader::RT_TABLE_MAIN;
-        m.header.protocol = RouteProtocol::Boot;
-        m.header.kind = RouteType::Unicast;
-        m.header.scope = if route.gw.is_some() {
-            RouteScope::Universe
-        } else {
-            RouteScope::Link
-        };
-        if route.onlink {
-            m.header.flags = RouteFlags::Onlink;
-        }
-        if route.dst.prefix > 0 {
-            m.attributes
-                .push(RouteAttribute::Destination(route.dst.addr.into()));
-        }
-        if let Some(gw) = route.gw {
-            m.attributes.push(RouteAttribute::Gateway(gw.into()));
-        }
-        m.attributes.push(RouteAttribute::Oif(route.oif));
-        if let Some(p) = route.priority {
-            m.attributes.push(RouteAttribute::Priority(p));
-        }
         self.request(
-            RouteNetlinkMessage::NewRoute(m),
+            RouteNetlinkMessage::NewRoute(route_message(route)),
             NLM_F_CREATE | NLM_F_EXCL,
             &|| {
                 format!(
                     "add route {} via {:?} dev {}",
+                    route.dst, route.gw, route.oif
+                )
+            },
+        )?;
+        Ok(())
+    }
+
+    fn del_route(&mut self, route: &RouteSpec) -> Result<(), NetlinkError> {
+        self.request(
+            RouteNetlinkMessage::DelRoute(route_message(route)),
+            0,
+            &|| {
+                format!(
+                    "delete route {} via {:?} dev {}",
                     route.dst, route.gw, route.oif
                 )
             },

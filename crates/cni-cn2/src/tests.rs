@@ -6,7 +6,7 @@ use cn2_core::cni::{CniError, Command, Environment, NetConf, Plugin, Request, Ro
 use serde_json::Value;
 
 use crate::fake::{FakeIpam, FakeSystem};
-use crate::names::host_veth_name;
+use crate::names::{DELETING_ALIAS, host_veth_name};
 use crate::plugin::{CODE_CHECK_FAILED, CODE_IFNAME_EXISTS, Cn2Plugin};
 
 const NETNS: &str = "/run/netns/pod1";
@@ -273,6 +273,7 @@ fn del_is_idempotent_and_always_releases() {
     let mut s = setup();
     s.plugin.add(&request("ADD", "eth0", CONF)).unwrap();
     s.plugin.del(&request("DEL", "eth0", CONF)).unwrap();
+    s.sys.settle();
     assert_clean(&s);
     s.plugin.del(&request("DEL", "eth0", CONF)).unwrap();
 
@@ -289,10 +290,45 @@ fn del_is_idempotent_and_always_releases() {
     // A failing kernel does not keep the reservation.
     let mut s = setup();
     s.plugin.add(&request("ADD", "eth0", CONF)).unwrap();
-    s.sys.fail("del_link");
+    s.sys.fail("del_route");
     let e = s.plugin.del(&request("DEL", "eth0", CONF)).unwrap_err();
     assert_eq!(e.code(), 101);
     assert!(s.ipam.held.borrow().is_empty());
+
+    // Without a detached process, DEL deletes the link itself.
+    let mut s = setup();
+    s.plugin.add(&request("ADD", "eth0", CONF)).unwrap();
+    s.sys.fail("delete_link_detached");
+    s.plugin.del(&request("DEL", "eth0", CONF)).unwrap();
+    assert!(s.sys.0.borrow().detached.is_empty());
+    assert_clean(&s);
+}
+
+#[test]
+fn del_answers_before_the_link_is_gone_and_add_finishes_it() {
+    let mut s = setup();
+    s.plugin.add(&request("ADD", "eth0", CONF)).unwrap();
+    s.plugin.del(&request("DEL", "eth0", CONF)).unwrap();
+    // Answered: nothing routes to the released addresses any more, the
+    // reservation is gone, the pair is marked and its deletion under way.
+    let host = s.sys.ns(0);
+    assert!(host.routes.is_empty(), "{:?}", host.routes);
+    assert!(s.ipam.held.borrow().is_empty());
+    assert_eq!(host.links.len(), 1);
+    assert_eq!(host.links[0].link.alias.as_deref(), Some(DELETING_ALIAS));
+    assert_eq!(s.sys.0.borrow().detached, vec![host.links[0].link.index]);
+
+    // The same attachment is added again before the deletion ends: ADD
+    // deletes the old pair itself instead of refusing the taken name.
+    s.plugin.add(&request("ADD", "eth0", CONF)).unwrap();
+    let host = s.sys.ns(0);
+    assert_eq!(host.links.len(), 1);
+    assert_ne!(host.links[0].link.alias.as_deref(), Some(DELETING_ALIAS));
+    assert_eq!(s.sys.ns(s.pod).links.len(), 1);
+    // The late deletion does not touch the new pair (another index).
+    s.sys.settle();
+    assert_eq!(s.sys.ns(0).links.len(), 1);
+    assert_eq!(s.sys.ns(s.pod).links.len(), 1);
 }
 
 #[test]

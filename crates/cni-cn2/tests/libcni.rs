@@ -141,8 +141,8 @@ fn libcni_runs_cn2_tuning_portmap() {
             let (ok, _, err) = driver(&bin, &path, &args("DEL"));
             assert!(ok, "{version} DEL #{n} failed: {err}");
         }
-        assert!(!host_has_link(&host));
-        assert!(!ns.has_link("eth0"));
+        assert!(host_link_gone(&host));
+        assert!(ns.link_gone("eth0"));
         assert!(env.reserved("t-libcni").is_empty());
     }
 }

@@ -142,6 +142,12 @@ impl Netns {
     pub fn has_link(&self, name: &str) -> bool {
         self.exec_ok(&["ip", "link", "show", "dev", name])
     }
+
+    /// Whether the link `name` is gone within [`TEARDOWN_WAIT`] (DEL
+    /// answers before the kernel has finished deleting the veth).
+    pub fn link_gone(&self, name: &str) -> bool {
+        eventually(|| !self.has_link(name))
+    }
 }
 
 impl Drop for Netns {
@@ -180,6 +186,28 @@ impl Drop for HostLinks {
 /// Whether the host has a link called `name`.
 pub fn host_has_link(name: &str) -> bool {
     ok(&["ip", "link", "show", "dev", name])
+}
+
+/// How long a test waits for a veth that DEL handed to a detached process.
+pub const TEARDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether `cond` holds within [`TEARDOWN_WAIT`], polled every 10 ms.
+pub fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > TEARDOWN_WAIT {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Whether the host link `name` is gone within [`TEARDOWN_WAIT`].
+pub fn host_link_gone(name: &str) -> bool {
+    eventually(|| !host_has_link(name))
 }
 
 /// A test's own CNI_PATH and IPAM data directory.

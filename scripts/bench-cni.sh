@@ -16,8 +16,9 @@
 # Needs root, iproute2, python3 and containernetworking-plugins. Builds cn2
 # in release mode (CARGO_TARGET_DIR is respected).
 #
-# The plugins run stripped, as packages install them (Debian's are). The
-# IPAM state lives in a temporary directory under $CN2_BENCH_DIR (default
+# cn2 runs as scripts/build-plugins.sh builds it for installation (static,
+# stripped, as the upstream reference plugins are released). The IPAM
+# state lives in a temporary directory under $CN2_BENCH_DIR (default
 # the system temp directory); CN2_BENCH_DIR=/dev/shm takes the disk's
 # fsyncs out of the figures.
 #
@@ -26,7 +27,6 @@ set -euo pipefail
 
 iterations=${1:-40}
 root=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
 
 if [ "$(id -u)" != 0 ]; then
     echo "bench-cni: needs root (network namespaces)" >&2
@@ -36,12 +36,9 @@ for f in /usr/lib/cni/ptp /usr/lib/cni/bridge /usr/lib/cni/host-local; do
     [ -x "$f" ] || { echo "bench-cni: $f missing (containernetworking-plugins)" >&2; exit 1; }
 done
 
-(cd "$root" && cargo build --release -q -p cni-cn2 -p cni-ipam)
-
 work=$(mktemp -d "${CN2_BENCH_DIR:-${TMPDIR:-/tmp}}/bench-cni.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/bin"
-strip -o "$work/bin/cn2" "$target/release/cn2"
+"$root/scripts/build-plugins.sh" "$work/bin"
 echo "state in $work ($(df -T "$work" | awk 'NR == 2 {print $2}'))"
 
 python3 - "$work" "$iterations" <<'EOF'

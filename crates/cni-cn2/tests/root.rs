@@ -128,7 +128,7 @@ fn add_again_right_after_del() {
     }
     let env = Env::new();
     let path = env.cni_path();
-    let conf = env.conf("1.0.0", "t-again", "10.204.0.0/24", "fd01:204::/64");
+    let conf = env.conf("1.0.0", "t-again", "10.213.0.0/24", "fd01:213::/64");
     let mut links = HostLinks::default();
     let ns = Netns::new();
     let cid = unique("again");

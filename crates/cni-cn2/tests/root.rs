@@ -103,22 +103,15 @@ fn del_after_the_netns_is_gone() {
     if !can_run("del_after_the_netns_is_gone", &BASE_TOOLS) {
         return;
     }
-    let env = Env::new();
-    let path = env.cni_path();
-    let conf = env.conf("0.4.0", "t-gone", "10.202.0.0/24", "fd01:202::/64");
-    let mut links = HostLinks::default();
-    let ns = Netns::new();
-    let cid = unique("gone");
-    let host = links.track(&cid, "eth0");
-    let netns_path = ns.path();
-    let r = cni("ADD", &path, &cid, Some(&netns_path), "eth0", "", &conf).ok();
+    let pod = OnePod::new("0.4.0", "t-gone", "10.202.0.0/24", "fd01:202::/64");
+    let r = pod.cni("ADD").ok();
     assert_eq!(r["ips"][0]["version"], "4", "a 0.4.0 result");
-    assert_eq!(env.reserved("t-gone").len(), 2);
-    drop(ns);
-    cni("DEL", &path, &cid, Some(&netns_path), "eth0", "", &conf).ok();
-    cni("DEL", &path, &cid, None, "eth0", "", &conf).ok();
-    assert!(host_link_gone(&host));
-    assert!(env.reserved("t-gone").is_empty());
+    assert_eq!(pod.env.reserved("t-gone").len(), 2);
+    pod.ns.delete();
+    pod.cni("DEL").ok();
+    pod.call("DEL", None).ok();
+    assert!(host_link_gone(&pod.host));
+    assert!(pod.env.reserved("t-gone").is_empty());
 }
 
 #[test]
@@ -126,25 +119,19 @@ fn add_again_right_after_del() {
     if !can_run("add_again_right_after_del", &BASE_TOOLS) {
         return;
     }
-    let env = Env::new();
-    let path = env.cni_path();
-    let conf = env.conf("1.0.0", "t-again", "10.213.0.0/24", "fd01:213::/64");
-    let mut links = HostLinks::default();
-    let ns = Netns::new();
-    let cid = unique("again");
-    let host = links.track(&cid, "eth0");
+    let pod = OnePod::new("1.0.0", "t-again", "10.213.0.0/24", "fd01:213::/64");
     // The second ADD comes while the first pair's deletion may still be
     // under way (the runtime recreating the sandbox's network at once).
     for round in 0..3 {
-        let r = cni("ADD", &path, &cid, Some(&ns.path()), "eth0", "", &conf).ok();
+        let r = pod.cni("ADD").ok();
         for addr in addrs(&r) {
             assert!(ping(None, &addr), "round {round}: host -> {addr}");
         }
-        cni("DEL", &path, &cid, Some(&ns.path()), "eth0", "", &conf).ok();
+        pod.cni("DEL").ok();
     }
-    assert!(host_link_gone(&host));
-    assert!(ns.link_gone("eth0"));
-    assert!(env.reserved("t-again").is_empty());
+    assert!(host_link_gone(&pod.host));
+    assert!(pod.ns.link_gone("eth0"));
+    assert!(pod.env.reserved("t-again").is_empty());
 }
 
 #[test]
@@ -352,6 +339,19 @@ fn failures_leave_nothing_behind() {
     assert_nothing_left(&env, None, &cid, "t-fail", "10.209.");
 }
 
+/// Runs `cmd` for every pod's `eth0`, all at once (a thread per pod).
+fn all_at_once(cmd: &str, path: &str, conf: &str, pods: &[(Netns, String)]) -> Vec<Answer> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pods
+            .iter()
+            .map(|(ns, cid)| {
+                s.spawn(move || cni(cmd, path, cid, Some(&ns.path()), "eth0", "", conf))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn hundred_parallel_adds_and_dels() {
     if !can_run("hundred_parallel_adds_and_dels", &BASE_TOOLS) {
@@ -368,16 +368,7 @@ fn hundred_parallel_adds_and_dels() {
     for (_, cid) in &pods {
         links.track(cid, "eth0");
     }
-    let results: Vec<Answer> = std::thread::scope(|s| {
-        let handles: Vec<_> = pods
-            .iter()
-            .map(|(ns, cid)| {
-                let (path, conf) = (&path, &conf);
-                s.spawn(move || cni("ADD", path, cid, Some(&ns.path()), "eth0", "", conf))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let results = all_at_once("ADD", &path, &conf, &pods);
     let mut all = Vec::new();
     for r in results {
         all.extend(addrs(&r.ok()));
@@ -387,17 +378,7 @@ fn hundred_parallel_adds_and_dels() {
     distinct.dedup();
     assert_eq!(distinct.len(), 2 * N, "addresses must be distinct");
     assert_eq!(env.reserved("t-par").len(), 2 * N);
-    let dels: Vec<Answer> = std::thread::scope(|s| {
-        let handles: Vec<_> = pods
-            .iter()
-            .map(|(ns, cid)| {
-                let (path, conf) = (&path, &conf);
-                s.spawn(move || cni("DEL", path, cid, Some(&ns.path()), "eth0", "", conf))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for d in dels {
+    for d in all_at_once("DEL", &path, &conf, &pods) {
         d.ok();
     }
     for l in &links.0 {

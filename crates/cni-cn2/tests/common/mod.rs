@@ -150,12 +150,19 @@ impl Netns {
     }
 }
 
-impl Drop for Netns {
-    fn drop(&mut self) {
+impl Netns {
+    /// Deletes the namespace (the path in `CNI_NETNS` then names nothing).
+    pub fn delete(&self) {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.delete();
     }
 }
 
@@ -283,6 +290,53 @@ impl Env {
         rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
             .filter(|n| n.parse::<std::net::IpAddr>().is_ok())
             .collect()
+    }
+}
+
+/// One pod (`eth0`) on one network of its own, with the test environment
+/// around it; everything is removed on drop.
+pub struct OnePod {
+    /// The pod's host end, deleted on drop if a test stops before DEL.
+    _links: HostLinks,
+    /// `CNI_PATH` and the IPAM data.
+    pub env: Env,
+    /// The network configuration.
+    pub conf: String,
+    /// The pod namespace.
+    pub ns: Netns,
+    /// The container ID.
+    pub cid: String,
+    /// The name of the veth's host end.
+    pub host: String,
+}
+
+impl OnePod {
+    /// A pod whose network `net` has the given subnets, in CNI `version`.
+    pub fn new(version: &str, net: &str, subnet4: &str, subnet6: &str) -> OnePod {
+        let env = Env::new();
+        let conf = env.conf(version, net, subnet4, subnet6);
+        let mut links = HostLinks::default();
+        let cid = unique(net);
+        let host = links.track(&cid, "eth0");
+        OnePod {
+            _links: links,
+            env,
+            conf,
+            ns: Netns::new(),
+            cid,
+            host,
+        }
+    }
+
+    /// Runs `cmd` for the pod's `eth0` (`netns`: `CNI_NETNS`, if any).
+    pub fn call(&self, cmd: &str, netns: Option<&str>) -> Answer {
+        let path = self.env.cni_path();
+        cni(cmd, &path, &self.cid, netns, "eth0", "", &self.conf)
+    }
+
+    /// Runs `cmd` with the pod's namespace.
+    pub fn cni(&self, cmd: &str) -> Answer {
+        self.call(cmd, Some(&self.ns.path()))
     }
 }
 

@@ -9,52 +9,13 @@
 //! under `CN2_REQUIRE_ROOT_TESTS=1`).
 
 mod common;
+#[path = "../../cni-ipam/tests/libcni-driver/driver.rs"]
+mod driver;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use common::*;
 use serde_json::Value;
-
-const LIBCNI_SRC: &str = "/usr/share/gocode/src/github.com/containernetworking/cni/libcni";
-
-fn build_driver(out: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cni-ipam/tests/libcni-driver");
-    let bin = out.join("libcni-driver");
-    let o = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("main.go")
-        .current_dir(&src)
-        .env("GO111MODULE", "off")
-        .env(
-            "GOPATH",
-            format!("{}:/usr/share/gocode", out.join("gopath").display()),
-        )
-        .env("GOCACHE", out.join("gocache"))
-        .env("GOFLAGS", "")
-        .output()
-        .expect("run go");
-    assert!(
-        o.status.success(),
-        "go build failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    bin
-}
-
-fn driver(bin: &Path, cni_path: &str, args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(bin)
-        .args(args)
-        .env("CNI_PATH", cni_path)
-        .output()
-        .expect("run the libcni driver");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn libcni_runs_cn2_tuning_portmap() {
@@ -68,7 +29,7 @@ fn libcni_runs_cn2_tuning_portmap() {
         return;
     }
     for (path, pkg) in [
-        (LIBCNI_SRC, "golang-github-appc-cni-dev"),
+        (driver::LIBCNI_SRC, "golang-github-appc-cni-dev"),
         ("/usr/lib/cni/tuning", "containernetworking-plugins"),
     ] {
         if !Path::new(path).exists() {
@@ -79,7 +40,7 @@ fn libcni_runs_cn2_tuning_portmap() {
         }
     }
     let env = Env::new();
-    let bin = build_driver(env.dir.path());
+    let bin = driver::build(env.dir.path()).unwrap_or_else(|e| panic!("{e}"));
     let path = env.cni_path();
     let mut links = HostLinks::default();
     let ns = Netns::new();
@@ -111,7 +72,7 @@ fn libcni_runs_cn2_tuning_portmap() {
         let netns = ns.path();
         let args = |verb: &'static str| [verb, conf, &cid, &netns, "eth0", cache];
 
-        let (ok, out, err) = driver(&bin, &path, &args("ADD"));
+        let (ok, out, err) = driver::run(&bin, &path, &args("ADD"));
         assert!(ok, "{version} ADD failed: {err}");
         let result: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(
@@ -130,15 +91,15 @@ fn libcni_runs_cn2_tuning_portmap() {
             "1",
             "tuning ran after cn2"
         );
-        let (ok, _, err) = driver(&bin, &path, &args("CHECK"));
+        let (ok, _, err) = driver::run(&bin, &path, &args("CHECK"));
         assert!(ok, "{version} CHECK failed: {err}");
         // CHECK through libcni notices a removed address.
         let v6 = result["ips"][1]["address"].as_str().unwrap();
         ns.exec(&["ip", "addr", "del", v6, "dev", "eth0"]);
-        let (ok, _, _) = driver(&bin, &path, &args("CHECK"));
+        let (ok, _, _) = driver::run(&bin, &path, &args("CHECK"));
         assert!(!ok, "{version} CHECK passed without {v6}");
         for n in 0..2 {
-            let (ok, _, err) = driver(&bin, &path, &args("DEL"));
+            let (ok, _, err) = driver::run(&bin, &path, &args("DEL"));
             assert!(ok, "{version} DEL #{n} failed: {err}");
         }
         assert!(host_link_gone(&host));

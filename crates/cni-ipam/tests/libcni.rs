@@ -9,13 +9,14 @@
 //! is a failure.
 
 mod common;
+#[path = "libcni-driver/driver.rs"]
+mod driver;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
 
-const LIBCNI_SRC: &str = "/usr/share/gocode/src/github.com/containernetworking/cni/libcni";
 const BRIDGE: &str = "/usr/lib/cni/bridge";
 
 fn skip(reason: &str) {
@@ -43,43 +44,6 @@ impl Drop for Cleanup {
     }
 }
 
-fn build_driver(out: &Path) -> Result<PathBuf, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/libcni-driver");
-    let bin = out.join("libcni-driver");
-    let gopath = format!("{}:/usr/share/gocode", out.join("gopath").display());
-    let o = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("main.go")
-        .current_dir(&src)
-        .env("GO111MODULE", "off")
-        .env("GOPATH", gopath)
-        .env("GOCACHE", out.join("gocache"))
-        .env("GOFLAGS", "")
-        .output()
-        .map_err(|e| format!("cannot run go: {e}"))?;
-    if !o.status.success() {
-        return Err(format!(
-            "go build failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ));
-    }
-    Ok(bin)
-}
-
-fn driver(bin: &Path, cni_path: &str, args: &[&str]) -> (bool, String, String) {
-    let o = Command::new(bin)
-        .args(args)
-        .env("CNI_PATH", cni_path)
-        .output()
-        .expect("run libcni driver");
-    (
-        o.status.success(),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
 fn addresses_in(netns: &str, dev: &str) -> String {
     let o = Command::new("ip")
         .args(["-n", netns, "-o", "addr", "show", "dev", dev])
@@ -96,7 +60,7 @@ fn reference_bridge_with_cn2_ipam_through_libcni() {
     }
     for (path, pkg) in [
         (BRIDGE, "containernetworking-plugins"),
-        (LIBCNI_SRC, "golang-github-appc-cni-dev"),
+        (driver::LIBCNI_SRC, "golang-github-appc-cni-dev"),
     ] {
         if !Path::new(path).exists() {
             return skip(&format!("{path} is missing (Debian package {pkg})"));
@@ -106,7 +70,7 @@ fn reference_bridge_with_cn2_ipam_through_libcni() {
         return skip("go is missing (Debian package golang-go)");
     }
     let tmp = tempfile::tempdir().unwrap();
-    let bin = build_driver(tmp.path()).unwrap();
+    let bin = driver::build(tmp.path()).unwrap_or_else(|e| panic!("{e}"));
     // Our plugin first on CNI_PATH, the reference plugins after it.
     let plugins = tmp.path().join("bin");
     std::fs::create_dir(&plugins).unwrap();
@@ -149,7 +113,7 @@ fn reference_bridge_with_cn2_ipam_through_libcni() {
         let ifname = format!("eth{i}");
         let args = |verb: &'static str| [verb, conf, &cid, &netns_path, &ifname, cache];
 
-        let (ok, out, err) = driver(&bin, &cni_path, &args("ADD"));
+        let (ok, out, err) = driver::run(&bin, &cni_path, &args("ADD"));
         assert!(ok, "{version} ADD failed: {err}");
         let result: Value = serde_json::from_str(&out).unwrap();
         let addr = result["ips"][0]["address"].as_str().unwrap().to_string();
@@ -157,10 +121,10 @@ fn reference_bridge_with_cn2_ipam_through_libcni() {
         let shown = addresses_in(&guard.netns, &ifname);
         assert!(shown.contains(&addr), "{addr} not on {ifname}: {shown}");
 
-        let (ok, _, err) = driver(&bin, &cni_path, &args("CHECK"));
+        let (ok, _, err) = driver::run(&bin, &cni_path, &args("CHECK"));
         assert!(ok, "{version} CHECK failed: {err}");
         for n in 0..2 {
-            let (ok, _, err) = driver(&bin, &cni_path, &args("DEL"));
+            let (ok, _, err) = driver::run(&bin, &cni_path, &args("DEL"));
             assert!(ok, "{version} DEL #{n} failed: {err}");
         }
         assert!(addresses_in(&guard.netns, &ifname).is_empty());

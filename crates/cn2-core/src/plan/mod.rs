@@ -38,8 +38,43 @@ use crate::model::inventory::NetworkSubnet;
 use crate::model::{FamilyPolicy, Inventory, Network, Service, ServiceAddressing, ServiceKind};
 use crate::select::{CandidateKind, ExternalSelectors, Selection};
 
-/// The annotation choosing a service's member-selection algorithm.
+/// The annotation choosing the member-selection algorithm (`ecmp` or
+/// `maglev`): on a Service for that service, on a Namespace for its
+/// services, on the Kubemanager for the whole cluster.
 pub const LB_ALGORITHM_ANNOTATION: &str = "cn2.dev/lb-algorithm";
+
+/// The member-selection algorithm of a service: the first
+/// [`LB_ALGORITHM_ANNOTATION`] found on the service, on its Namespace, or on
+/// the Kubemanager (the cluster-wide default), else `ecmp`. A value other
+/// than `ecmp` or `maglev` is ignored with a warning naming where it is,
+/// and the next level decides.
+fn lb_algorithm(inv: &Inventory, svc: &Service, warnings: &mut Vec<String>) -> &'static str {
+    let namespace = inv.namespaces.get(&svc.metadata.namespace);
+    let levels = [
+        (Some(&svc.metadata), "service".to_string()),
+        (
+            namespace.map(|n| &n.metadata),
+            format!("Namespace {}", svc.metadata.namespace),
+        ),
+        (
+            inv.kubemanager.as_ref().map(|k| &k.metadata),
+            "Kubemanager".to_string(),
+        ),
+    ];
+    for (meta, what) in levels {
+        let Some(value) = meta.and_then(|m| m.annotations.get(LB_ALGORITHM_ANNOTATION)) else {
+            continue;
+        };
+        match value.trim() {
+            "ecmp" => return "ecmp",
+            "maglev" => return "maglev",
+            other => warnings.push(format!(
+                "annotation {LB_ALGORITHM_ANNOTATION} on the {what}: {other:?} is not ecmp or maglev; ignored"
+            )),
+        }
+    }
+    "ecmp"
+}
 
 /// Errors of planning (bad input is reported per service, as pending).
 #[derive(Debug, thiserror::Error)]
@@ -207,19 +242,7 @@ pub fn decide_services<S: Store>(
         .collect();
 
     for w in &mut work {
-        match w
-            .svc
-            .metadata
-            .annotations
-            .get(LB_ALGORITHM_ANNOTATION)
-            .map(|a| a.trim())
-        {
-            None | Some("ecmp") => {}
-            Some("maglev") => w.lb_algorithm = "maglev",
-            Some(other) => w.warnings.push(format!(
-                "annotation {LB_ALGORITHM_ANNOTATION}: {other:?} is not ecmp or maglev; using ecmp"
-            )),
-        }
+        w.lb_algorithm = lb_algorithm(inv, w.svc, &mut w.warnings);
     }
 
     // Phase 1: ClusterIPs given in manifests.

@@ -92,6 +92,72 @@ fn metallb_example_matches_its_header() {
     assert!(bgp.iter().all(
         |a| a["communities"] == serde_json::json!(["65000:100"]) && a["peer"] == "192.0.2.254"
     ));
+    let search = service(&plan, "shop/search");
+    assert_eq!(
+        search["externalIPs"],
+        serde_json::json!(["198.51.100.15", "2001:db8:100::15"]),
+        "the addresses the annotation asks for"
+    );
+    assert_eq!(announcements(&plan, "shop/search").len(), 6);
+}
+
+/// `metallb.io/loadBalancerIPs`: the addresses asked for, checked like
+/// `spec.loadBalancerIP`.
+#[test]
+fn load_balancer_ips_annotation() {
+    let pool = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p, namespace: metallb-system}\nspec: {addresses: [192.0.2.0/28]}\n";
+    let svc = |name: &str, annotation: &str, extra: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default, \
+             annotations: {{metallb.io/loadBalancerIPs: \"{annotation}\"}}}}\n\
+             spec: {{type: LoadBalancer, ports: [{{port: 80}}]{extra}}}\n"
+        )
+    };
+    let good = format!(
+        "{pool}{}{}{}",
+        svc("asks", "192.0.2.9", ""),
+        svc("same", "192.0.2.9", ""),
+        svc("outside", "203.0.113.1", "")
+    );
+    let dir = write_dir(&[("c.yaml", &good)]);
+    let plan = plan_json(&[dir.path().to_str().unwrap()]);
+    assert_eq!(
+        service(&plan, "default/asks")["externalIPs"],
+        serde_json::json!(["192.0.2.9"])
+    );
+    for (name, words) in [("same", "already in use"), ("outside", "203.0.113.1")] {
+        let pending = service(&plan, &format!("default/{name}"))["pending"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(pending.contains(words), "{name}: {pending:?}");
+    }
+
+    for (annotation, extra, words) in [
+        ("192.0.2.1, 192.0.2.2", "", "one address per IP family"),
+        ("192.0.2.300", "", "\"192.0.2.300\" is not an IP address"),
+        (
+            "192.0.2.1",
+            ", loadBalancerIP: 192.0.2.1",
+            "spec.loadBalancerIP is set too",
+        ),
+    ] {
+        let dir = write_dir(&[(
+            "bad.yaml",
+            &format!("{pool}{}", svc("bad", annotation, extra)),
+        )]);
+        let out = cn2ctl(&["plan", dir.path().to_str().unwrap()], None);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && out.stdout.is_empty(),
+            "{annotation}"
+        );
+        assert!(
+            stderr.contains("metadata.annotations[metallb.io/loadBalancerIPs]")
+                && stderr.contains(words),
+            "{annotation}: {stderr}"
+        );
+    }
 }
 
 #[test]

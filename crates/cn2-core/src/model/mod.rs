@@ -17,7 +17,7 @@ mod validate;
 pub use inventory::{Inventory, Network, NetworkSubnet, SubnetAddresses};
 pub use kinds::*;
 pub use load::{Document, Manifests, Object, Source, load_paths, load_str, load_str_each};
-pub use validate::{FamilyPolicy, ServiceAddressing, ServiceKind};
+pub use validate::{FamilyPolicy, LOAD_BALANCER_IPS_ANNOTATION, ServiceAddressing, ServiceKind};
 
 /// Where an object stands: file, document and the object itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,11 +66,18 @@ pub struct ServiceAddressing {
     pub families: Vec<Family>,
     /// The family policy.
     pub policy: FamilyPolicy,
-    /// `spec.loadBalancerIP`, if set.
-    pub load_balancer_ip: Option<IpAddr>,
+    /// The external addresses asked for, at most one per family:
+    /// `spec.loadBalancerIP`, or the addresses listed in the annotation
+    /// [`LOAD_BALANCER_IPS_ANNOTATION`].
+    pub load_balancer_ips: Vec<IpAddr>,
     /// `spec.externalIPs`.
     pub external_ips: Vec<IpAddr>,
 }
+
+/// The annotation (MetalLB's) that asks for specific external addresses, a
+/// comma-separated list with at most one address per IP family; it takes
+/// the place of `spec.loadBalancerIP`, which cannot ask for two.
+pub const LOAD_BALANCER_IPS_ANNOTATION: &str = "metallb.io/loadBalancerIPs";
 
 impl Service {
     /// Parses and checks the addressing fields.
@@ -156,10 +163,26 @@ impl Service {
         if policy == FamilyPolicy::SingleStack {
             families.truncate(1);
         }
-        let load_balancer_ip = match s.load_balancer_ip.as_deref() {
-            None | Some("") => None,
-            Some(ip) => Some(parse_ip("spec.loadBalancerIP", ip)?),
+        let mut load_balancer_ips = match s.load_balancer_ip.as_deref() {
+            None | Some("") => Vec::new(),
+            Some(ip) => vec![parse_ip("spec.loadBalancerIP", ip)?],
         };
+        if let Some(list) = self.metadata.annotations.get(LOAD_BALANCER_IPS_ANNOTATION) {
+            let field = format!("metadata.annotations[{LOAD_BALANCER_IPS_ANNOTATION}]");
+            if !load_balancer_ips.is_empty() {
+                return err(field, "spec.loadBalancerIP is set too; use one of them");
+            }
+            for text in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                let ip = parse_ip(&field, text)?;
+                if load_balancer_ips
+                    .iter()
+                    .any(|a| Family::of(a) == Family::of(&ip))
+                {
+                    return err(field, format!("{ip}: one address per IP family"));
+                }
+                load_balancer_ips.push(ip);
+            }
+        }
         let external_ips = s
             .external_ips
             .iter()
@@ -172,7 +195,7 @@ impl Service {
             cluster_ips,
             families,
             policy,
-            load_balancer_ip,
+            load_balancer_ips,
             external_ips,
         })
     }

@@ -604,9 +604,10 @@ fn requests_agree(addr: &ServiceAddressing, held: &[(Family, String, IpAddr)]) -
         .all(|(f, _, a)| requested(addr, *f).is_none_or(|r| r == *a))
 }
 
-/// The address a service requests for a family (`loadBalancerIP`, then `externalIPs`).
+/// The address a service requests for a family (`loadBalancerIP` or the
+/// `metallb.io/loadBalancerIPs` annotation, then `externalIPs`).
 fn requested(addr: &ServiceAddressing, family: Family) -> Option<IpAddr> {
-    addr.load_balancer_ip
+    addr.load_balancer_ips
         .iter()
         .chain(&addr.external_ips)
         .copied()

@@ -307,3 +307,94 @@ fn pools_as_address_source() {
             .contains("no eligible node")
     );
 }
+
+/// MetalLB `serviceAllocation`: a pool pinned to namespaces or services is
+/// only theirs, and is tried before the pools that are not pinned, lower
+/// priority numbers first.
+#[test]
+fn service_allocation_pins_pools() {
+    let pool = |name: &str, addresses: &str, allocation: &str| {
+        format!(
+            "---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\n\
+             metadata: {{name: {name}, namespace: metallb-system}}\n\
+             spec: {{addresses: [{addresses}]{allocation}}}\n"
+        )
+    };
+    let svc = |ns: &str, name: &str, meta: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {ns}{meta}}}\n\
+             spec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
+        )
+    };
+    let manifests = [
+        pool("general", "198.51.100.0/28", ""),
+        pool(
+            "team-a",
+            "192.0.2.10/32",
+            ", serviceAllocation: {priority: 20, namespaces: [team-a]}",
+        ),
+        pool(
+            "premium",
+            "203.0.113.0/28",
+            ", serviceAllocation: {priority: 10, serviceSelectors: [{matchLabels: {tier: premium}}]}",
+        ),
+        pool(
+            "prod",
+            "192.0.2.64/28",
+            ", serviceAllocation: {namespaceSelectors: [{matchLabels: {env: prod}}]}",
+        ),
+        "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {env: prod}}\n".into(),
+        svc("team-a", "first", ""),
+        svc("team-a", "second", ""),
+        svc("team-a", "vip", ", labels: {tier: premium}"),
+        svc("shop", "cart", ""),
+        svc("other", "plain", ""),
+        svc(
+            "other",
+            "intruder",
+            ", annotations: {metallb.io/address-pool: team-a}",
+        ),
+    ]
+    .concat();
+    let dir = write_dir(&[("c.yaml", &manifests)]);
+    let plan = plan_json(&[dir.path().to_str().unwrap()]);
+    let pool_of = |id: &str| {
+        let s = service(&plan, id);
+        (
+            s["addressPool"].as_str().map(str::to_string),
+            s["externalIPs"][0].as_str().map(str::to_string),
+        )
+    };
+    let want = |pool: &str, ip: &str| (Some(pool.to_string()), Some(ip.to_string()));
+    assert_eq!(pool_of("team-a/first"), want("team-a", "192.0.2.10"));
+    // The pinned pool is full: the next service falls to the unpinned one.
+    assert_eq!(pool_of("team-a/second"), want("general", "198.51.100.0"));
+    // Two pinned pools allow it; priority 10 comes before 20.
+    assert_eq!(pool_of("team-a/vip"), want("premium", "203.0.113.0"));
+    // Pinned by namespace labels, without priority: still before unpinned.
+    assert_eq!(pool_of("shop/cart"), want("prod", "192.0.2.64"));
+    assert_eq!(pool_of("other/plain"), want("general", "198.51.100.1"));
+    let pending = service(&plan, "other/intruder")["pending"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        pending.contains("address pool team-a") && pending.contains("serviceAllocation"),
+        "{pending:?}"
+    );
+
+    let bad = pool(
+        "broken",
+        "192.0.2.0/28",
+        ", serviceAllocation: {serviceSelectors: [{matchExpressions: [{key: app, operator: Near}]}]}",
+    );
+    let dir = write_dir(&[("bad.yaml", &bad)]);
+    let out = cn2ctl(&["plan", dir.path().to_str().unwrap()], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(
+        stderr.contains("bad.yaml")
+            && stderr.contains("spec.serviceAllocation.serviceSelectors[0]"),
+        "{stderr}"
+    );
+}

@@ -148,6 +148,9 @@ pub struct IpAddressPoolSpec {
     /// Skip IPv4 addresses ending in `.0` or `.255`.
     #[serde(rename = "avoidBuggyIPs")]
     pub avoid_buggy_ips: bool,
+    /// Which services may take addresses from the pool, and its priority
+    /// among the pools that allow a service; absent: every service.
+    pub service_allocation: Option<ServiceAllocation>,
 }
 
 impl Default for IpAddressPoolSpec {
@@ -156,8 +159,29 @@ impl Default for IpAddressPoolSpec {
             addresses: Vec::new(),
             auto_assign: true,
             avoid_buggy_ips: false,
+            service_allocation: None,
         }
     }
+}
+
+/// `IPAddressPool.spec.serviceAllocation`: pins a pool to namespaces and
+/// services.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceAllocation {
+    /// Among the pools that allow a service, a lower number is tried first;
+    /// absent (or 0): after those with a priority.
+    pub priority: Option<i32>,
+    /// Namespaces by name (a service's namespace must be one of these or
+    /// match one of `namespaceSelectors`; both empty: any namespace).
+    #[serde(deserialize_with = "nullable")]
+    pub namespaces: Vec<String>,
+    /// Namespaces by label.
+    #[serde(deserialize_with = "nullable")]
+    pub namespace_selectors: Vec<LabelSelector>,
+    /// Services by label (any of them; empty: any service).
+    #[serde(deserialize_with = "nullable")]
+    pub service_selectors: Vec<LabelSelector>,
 }
 
 /// `metallb.io` `BGPPeer` (v1beta1, v1beta2).

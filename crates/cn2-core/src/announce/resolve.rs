@@ -38,6 +38,41 @@ pub struct BgpAdvert {
     pub peers: Vec<String>,
 }
 
+/// A pool's `serviceAllocation`, compiled: which services may use it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PoolScope {
+    /// Lower first among the pools that allow a service; `None` after them.
+    pub priority: Option<i32>,
+    /// Namespaces by name.
+    pub namespaces: Vec<String>,
+    /// Namespaces by label (any of them).
+    pub namespace_selectors: Vec<Selector>,
+    /// Services by label (any of them; empty: any service).
+    pub service_selectors: Vec<Selector>,
+}
+
+impl PoolScope {
+    /// Whether a service of `namespace` (with the namespace's labels, if the
+    /// Namespace is known) and with `service_labels` may use the pool.
+    pub fn allows(
+        &self,
+        namespace: &str,
+        namespace_labels: Option<&BTreeMap<String, String>>,
+        service_labels: &BTreeMap<String, String>,
+    ) -> bool {
+        let namespace_ok = (self.namespaces.is_empty() && self.namespace_selectors.is_empty())
+            || self.namespaces.iter().any(|n| n == namespace)
+            || namespace_labels
+                .is_some_and(|l| self.namespace_selectors.iter().any(|s| s.matches(l)));
+        let service_ok = self.service_selectors.is_empty()
+            || self
+                .service_selectors
+                .iter()
+                .any(|s| s.matches(service_labels));
+        namespace_ok && service_ok
+    }
+}
+
 /// An address pool.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AddressPool {
@@ -49,6 +84,9 @@ pub struct AddressPool {
     pub auto_assign: bool,
     /// Skip IPv4 `.0` and `.255` addresses.
     pub avoid_buggy_ips: bool,
+    /// The services it is pinned to (MetalLB `serviceAllocation`); `None`:
+    /// every service.
+    pub scope: Option<PoolScope>,
     /// Inclusive address blocks, in config order.
     pub blocks: Vec<(IpAddr, IpAddr)>,
     /// Layer-2 advertisements: each a list of node selectors (empty: every speaker).
@@ -188,11 +226,29 @@ impl AnnounceConfig {
                             parse_block(a).map_err(|m| err(format!("spec.addresses[{i}]: {m}")))
                         })
                         .collect::<Result<Vec<_>, _>>()?;
+                    let scope = match &p.spec.service_allocation {
+                        None => None,
+                        Some(a) => Some(PoolScope {
+                            priority: a.priority.filter(|&p| p != 0),
+                            namespaces: a.namespaces.clone(),
+                            namespace_selectors: compile_all(
+                                &a.namespace_selectors,
+                                "spec.serviceAllocation.namespaceSelectors",
+                            )
+                            .map_err(err)?,
+                            service_selectors: compile_all(
+                                &a.service_selectors,
+                                "spec.serviceAllocation.serviceSelectors",
+                            )
+                            .map_err(err)?,
+                        }),
+                    };
                     cfg.pools.push(AddressPool {
                         name: p.metadata.name.clone(),
                         labels: p.metadata.labels.clone(),
                         auto_assign: p.spec.auto_assign,
                         avoid_buggy_ips: p.spec.avoid_buggy_ips,
+                        scope,
                         blocks,
                         layer2: Vec::new(),
                         bgp: Vec::new(),
@@ -333,6 +389,7 @@ fn kontena_pool(p: &KontenaPool, i: usize, source: &Source) -> Result<AddressPoo
         labels: BTreeMap::new(),
         auto_assign: p.auto_assign,
         avoid_buggy_ips: p.avoid_buggy_ips,
+        scope: None,
         blocks,
         layer2,
         bgp,

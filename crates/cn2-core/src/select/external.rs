@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::announce::AddressPool;
 use crate::model::{Inventory, Service};
 
 use super::label::Selector;
@@ -111,6 +112,10 @@ impl ExternalSelectors {
         {
             let pool = pool.trim();
             return match inv.announce.pool(pool) {
+                Some(p) if !pool_allows(inv, p, svc) => Selection::Pending(format!(
+                    "address pool {pool} named by service annotation {POOL_ANNOTATION} is pinned \
+                     by its serviceAllocation to other namespaces or services"
+                )),
                 Some(p) => Selection::Candidates {
                     networks: Arc::from(vec![p.as_network().id]),
                     via: format!("service annotation {POOL_ANNOTATION}"),
@@ -163,12 +168,26 @@ impl ExternalSelectors {
         if self.selectors.contains_key(DEFAULT_SELECTOR) {
             return self.by_selector(inv, DEFAULT_SELECTOR, ns, "the default");
         }
-        let auto: Vec<String> = inv
+        // Pools pinned to the service (by serviceAllocation) first, lower
+        // priority numbers before higher and before none; then the pools
+        // that are not pinned; config order among equals.
+        let mut auto: Vec<(u8, i32, &AddressPool)> = inv
             .announce
             .pools
             .iter()
-            .filter(|p| p.auto_assign)
-            .map(|p| p.as_network().id)
+            .filter(|p| p.auto_assign && pool_allows(inv, p, svc))
+            .map(|p| match &p.scope {
+                Some(scope) => match scope.priority {
+                    Some(priority) => (0, priority, p),
+                    None => (1, 0, p),
+                },
+                None => (2, 0, p),
+            })
+            .collect();
+        auto.sort_by_key(|&(rank, priority, _)| (rank, priority));
+        let auto: Vec<String> = auto
+            .into_iter()
+            .map(|(_, _, p)| p.as_network().id)
             .collect();
         if !auto.is_empty() {
             return Selection::Candidates {
@@ -232,4 +251,13 @@ fn candidates(inv: &Inventory, sel: &Compiled, service_ns: &str) -> Vec<String> 
     }
     own.extend(other);
     own
+}
+
+/// Whether a pool's `serviceAllocation` (if any) lets `svc` use it.
+fn pool_allows(inv: &Inventory, pool: &AddressPool, svc: &Service) -> bool {
+    pool.scope.as_ref().is_none_or(|scope| {
+        let ns = svc.metadata.namespace.as_str();
+        let labels = inv.namespaces.get(ns).map(|n| &n.metadata.labels);
+        scope.allows(ns, labels, &svc.metadata.labels)
+    })
 }

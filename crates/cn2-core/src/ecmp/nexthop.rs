@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::select::Slots;
 
@@ -34,7 +34,9 @@ pub const MPLS_OVER_UDP_PORT: u16 = 6635;
 pub const VXLAN_PORT: u16 = 4789;
 
 /// Tunnel encapsulations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Encap {
     /// MPLS over UDP (destination port 6635), the default.
     #[default]
@@ -49,6 +51,15 @@ pub enum Encap {
 }
 
 impl Encap {
+    /// The name CN2 gives it (`MPLSoUDP`, `MPLSoGRE`, `VXLAN`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Encap::MplsOverUdp => "MPLSoUDP",
+            Encap::MplsOverGre => "MPLSoGRE",
+            Encap::Vxlan => "VXLAN",
+        }
+    }
+
     /// The outer UDP destination port, or `None` for GRE.
     pub fn udp_port(self) -> Option<u16> {
         match self {

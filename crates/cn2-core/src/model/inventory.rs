@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use crate::announce::AnnounceConfig;
+use crate::ecmp::Encap;
 use crate::ipam::{AddressRange, Cidr, Family, IpamError, Pool, addr_to_u128};
 
 use super::kinds::*;
@@ -189,6 +190,9 @@ pub struct Inventory {
     pub pool_networks: BTreeMap<String, Network>,
     /// Speakers, pools and BGP peers.
     pub announce: AnnounceConfig,
+    /// The tunnel encapsulation of next hops to other nodes: the first of
+    /// the GlobalVrouterConfig's `encapsulationPriorities`, else MPLSoUDP.
+    pub encapsulation: Encap,
     /// Warnings of loading and resolving.
     pub warnings: Vec<String>,
 }
@@ -214,6 +218,7 @@ impl Inventory {
         };
         let mut subnets: HashMap<String, (&Source, &Subnet)> = HashMap::new();
         let mut km_source = None;
+        let mut vrouter_config_source: Option<&Source> = None;
         let mut seen: HashMap<(&str, String), &Source> = HashMap::new();
         for d in &manifests.documents {
             let s = &d.source;
@@ -252,6 +257,21 @@ impl Inventory {
                     }
                     km_source = Some(s.clone());
                     inv.kubemanager = Some(o.clone());
+                }
+                Object::GlobalVrouterConfig(o) => {
+                    if let Some(prev) = vrouter_config_source.replace(s) {
+                        return Err(reference(
+                            s,
+                            &d.object,
+                            format!(
+                                "a second GlobalVrouterConfig (the first is at {}: document {}); \
+                                 only one may be given",
+                                prev.file, prev.document
+                            ),
+                        ));
+                    }
+                    let priorities = &o.spec.encapsulation_priorities.encapsulation;
+                    inv.encapsulation = priorities.first().copied().unwrap_or_default();
                 }
                 Object::VirtualNetwork(_)
                 | Object::NetworkAttachmentDefinition(_)

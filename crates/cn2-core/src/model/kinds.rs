@@ -569,6 +569,37 @@ pub struct KubemanagerSpec {
     pub external_network_v6_subnet: Option<Cidr>,
 }
 
+/// `core.contrail.juniper.net/GlobalVrouterConfig`: settings every node's
+/// vRouter shares; of them, the tunnel encapsulation order.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct GlobalVrouterConfig {
+    /// Metadata (the object is cluster-wide).
+    pub metadata: ObjectMeta,
+    /// The spec.
+    #[serde(deserialize_with = "nullable")]
+    pub spec: GlobalVrouterConfigSpec,
+}
+
+/// `GlobalVrouterConfig.spec`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GlobalVrouterConfigSpec {
+    /// Tunnel encapsulations, most preferred first.
+    #[serde(deserialize_with = "nullable")]
+    pub encapsulation_priorities: EncapsulationPriorities,
+}
+
+/// `GlobalVrouterConfig.spec.encapsulationPriorities`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct EncapsulationPriorities {
+    /// `MPLSoUDP`, `MPLSoGRE` or `VXLAN`, most preferred first; tunnel next
+    /// hops use the first (empty: MPLSoUDP).
+    #[serde(deserialize_with = "nullable")]
+    pub encapsulation: Vec<crate::ecmp::Encap>,
+}
+
 /// One entry of `Kubemanager.spec.externalNetworkSelectors`.
 ///
 /// `None` and an empty selector differ: see [`crate::select`].

@@ -45,6 +45,8 @@ pub enum Object {
     Subnet(Subnet),
     /// `configplane.juniper.net/Kubemanager`.
     Kubemanager(Kubemanager),
+    /// `core.contrail.juniper.net/GlobalVrouterConfig`.
+    GlobalVrouterConfig(GlobalVrouterConfig),
     /// `cn2.dev/v1` `NetworkLoadBalancerConfig` (Kontena Network Loadbalancer).
     NetworkLoadBalancerConfig(NetworkLoadBalancerConfig),
     /// `metallb.io` `IPAddressPool`.
@@ -71,6 +73,7 @@ impl Object {
             Object::VirtualNetwork(_) => "VirtualNetwork",
             Object::Subnet(_) => "Subnet",
             Object::Kubemanager(_) => "Kubemanager",
+            Object::GlobalVrouterConfig(_) => "GlobalVrouterConfig",
             Object::NetworkLoadBalancerConfig(_) => "NetworkLoadBalancerConfig",
             Object::IpAddressPool(_) => "IPAddressPool",
             Object::BgpPeer(_) => "BGPPeer",
@@ -92,6 +95,7 @@ impl Object {
             Object::VirtualNetwork(o) => &o.metadata,
             Object::Subnet(o) => &o.metadata,
             Object::Kubemanager(o) => &o.metadata,
+            Object::GlobalVrouterConfig(o) => &o.metadata,
             Object::NetworkLoadBalancerConfig(o) => &o.metadata,
             Object::IpAddressPool(o) => &o.metadata,
             Object::BgpPeer(o) => &o.metadata,
@@ -111,6 +115,7 @@ impl Object {
             Object::VirtualNetwork(o) => &mut o.metadata,
             Object::Subnet(o) => &mut o.metadata,
             Object::Kubemanager(o) => &mut o.metadata,
+            Object::GlobalVrouterConfig(o) => &mut o.metadata,
             Object::NetworkLoadBalancerConfig(o) => &mut o.metadata,
             Object::IpAddressPool(o) => &mut o.metadata,
             Object::BgpPeer(o) => &mut o.metadata,
@@ -122,7 +127,10 @@ impl Object {
     pub fn is_namespaced(&self) -> bool {
         !matches!(
             self,
-            Object::Namespace(_) | Object::Node(_) | Object::NetworkLoadBalancerConfig(_)
+            Object::Namespace(_)
+                | Object::Node(_)
+                | Object::NetworkLoadBalancerConfig(_)
+                | Object::GlobalVrouterConfig(_)
         )
     }
 
@@ -273,7 +281,7 @@ fn accepts(kind: &str, api_version: &str) -> bool {
         }
         "EndpointSlice" => group == "discovery.k8s.io" && matches!(version, "v1" | "v1beta1"),
         "NetworkAttachmentDefinition" => group == "k8s.cni.cncf.io" && version == "v1",
-        "VirtualNetwork" | "Subnet" => {
+        "VirtualNetwork" | "Subnet" | "GlobalVrouterConfig" => {
             group == "core.contrail.juniper.net"
                 && matches!(version, "v1alpha1" | "v1" | "v3" | "v4")
         }
@@ -373,6 +381,7 @@ fn load_value(
         "VirtualNetwork" => typed(value).map(Object::VirtualNetwork),
         "Subnet" => typed(value).map(Object::Subnet),
         "Kubemanager" => typed(value).map(Object::Kubemanager),
+        "GlobalVrouterConfig" => typed(value).map(Object::GlobalVrouterConfig),
         "NetworkLoadBalancerConfig" => typed(value).map(Object::NetworkLoadBalancerConfig),
         "IPAddressPool" => typed(value).map(Object::IpAddressPool),
         "BGPPeer" => typed(value).map(Object::BgpPeer),

@@ -310,6 +310,18 @@ pub(super) fn validate(object: &Object) -> FieldResult<()> {
             }
             Ok(())
         }
+        Object::GlobalVrouterConfig(c) => {
+            let list = &c.spec.encapsulation_priorities.encapsulation;
+            for (i, e) in list.iter().enumerate() {
+                if list[..i].contains(e) {
+                    return err(
+                        format!("spec.encapsulationPriorities.encapsulation[{i}]"),
+                        format!("{} listed twice", e.name()),
+                    );
+                }
+            }
+            Ok(())
+        }
         Object::Namespace(_)
         | Object::EndpointSlice(_)
         | Object::NetworkLoadBalancerConfig(_)

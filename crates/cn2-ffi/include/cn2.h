@@ -255,7 +255,10 @@ cn2_result cn2_selector_new(cn2_lb_algorithm algorithm_,
                             cn2_selector **out);
 
 // Selects the member for a 5-tuple into `*out`; `CN2_NOT_FOUND` when the
-// selector has no member. No allocation.
+// selector has no member, `CN2_INVALID_ARGUMENT` for an address family
+// other than 4 or 6. No allocation, no lock: the same member as the Rust
+// `Selector::select` for the same 5-tuple (the documented flow hash over
+// the address bytes as given).
 //
 // # Safety
 // `selector` must be a live handle; `tuple` readable; `out` writable.

@@ -601,11 +601,25 @@ impl FlowTable {
     /// `now`: a copy, taken under its shard's lock.
     #[inline]
     fn hit(&self, k: &RawKey, h: u64, now: u64, closing: bool) -> Option<Entry> {
+        self.hit_with(k, h, now, closing, |e| *e)
+    }
+
+    /// What `read` makes of the stored flow of `k` (whose table hash is
+    /// `h`), recorded as used at `now`, under its shard's lock.
+    #[inline(always)]
+    fn hit_with<R>(
+        &self,
+        k: &RawKey,
+        h: u64,
+        now: u64,
+        closing: bool,
+        read: impl FnOnce(&Entry) -> R,
+    ) -> Option<R> {
         let mut slots = lock(&self.shards[shard_of(h)].slots);
         slots.find(k, h).map(|i| {
             let e = &mut slots.slots[i];
             touch(e, now, closing);
-            *e
+            read(e)
         })
     }
 
@@ -613,7 +627,9 @@ impl FlowTable {
     /// with address bits: the same flows and decisions, without building an
     /// `IpAddr` or a [`Flow`] for a packet of a known connection (the first
     /// packet of a connection goes through [`FlowTable::process`]'s path).
-    /// For callers that hold raw address bytes, such as the C API.
+    /// For callers that hold raw address bytes, such as the C API; inlined,
+    /// so that such a caller fills its own answer straight from the flow.
+    #[inline]
     pub fn process_bits(&self, vrf: u32, t: &TupleBits, tcp_flags: u8, now: u64) -> VerdictBits {
         self.tick(now);
         let v4 = |bits: u128| 0xffff_0000_0000 | bits as u32 as u128;
@@ -628,28 +644,39 @@ impl FlowTable {
         };
         let h = k.hash();
         let closing = t.protocol == 6 && tcp_flags & (TCP_FIN | TCP_RST) != 0;
-        match self.hit(&k, h, now, closing) {
-            Some(e) => {
-                if closing {
-                    self.mark(&e.reverse_key());
+        let hit = self.hit_with(&k, h, now, closing, |e| {
+            (VerdictBits::of_entry(e), closing.then(|| e.reverse_key()))
+        });
+        match hit {
+            Some((v, reverse)) => {
+                if let Some(r) = reverse {
+                    self.mark(&r);
                 }
-                VerdictBits::of_entry(&e)
+                v
             }
-            None => {
-                let pkt = Packet {
-                    vrf,
-                    tuple: FiveTuple {
-                        protocol: t.protocol,
-                        src: table::decode(k.src, t.src_v6),
-                        src_port: t.src_port,
-                        dst: table::decode(k.dst, t.dst_v6),
-                        dst_port: t.dst_port,
-                    },
-                    tcp_flags,
-                };
-                VerdictBits::from(&self.create(&pkt, &k, h, now, closing))
-            }
+            None => self.create_bits(vrf, *t, tcp_flags, now),
         }
+    }
+
+    /// The first packet of a connection for [`FlowTable::process_bits`]:
+    /// out of line, and given only the packet, so that the lookup before it
+    /// keeps its key in registers.
+    #[inline(never)]
+    fn create_bits(&self, vrf: u32, t: TupleBits, tcp_flags: u8, now: u64) -> VerdictBits {
+        let pkt = Packet {
+            vrf,
+            tuple: FiveTuple {
+                protocol: t.protocol,
+                src: table::decode(t.src, t.src_v6),
+                src_port: t.src_port,
+                dst: table::decode(t.dst, t.dst_v6),
+                dst_port: t.dst_port,
+            },
+            tcp_flags,
+        };
+        // The same key as the lookup's (IPv4 addresses mapped as there).
+        let k = RawKey::new(vrf, &pkt.tuple);
+        VerdictBits::from(&self.create(&pkt, &k, k.hash(), now, closing(&pkt)))
     }
 
     /// Prefetches the home slot of `hash` and the next: at the table's load,

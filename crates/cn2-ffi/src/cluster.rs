@@ -19,7 +19,6 @@ use std::os::raw::c_char;
 use std::sync::Mutex;
 
 use cn2_core::cluster::{Cluster, Report};
-
 use cn2_core::ecmp::{Backend, Selector};
 
 use crate::boundary::{give_string, guard, guard_result, text};

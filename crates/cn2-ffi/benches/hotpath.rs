@@ -1,12 +1,21 @@
 //! The C API's hot path against the native Rust calls, in one run.
 //!
 //! `cargo bench -p cn2-ffi --bench hotpath`
+//!
+//! Both sides get the same members and the same 5-tuples and go through
+//! their public entry points: `Selector::select` against
+//! `cn2_selector_select`; `FlowTable::process` (and `process_bits`, which the
+//! C API calls) against `cn2_flow_table_process`. Each side reads the same
+//! fields of its answer (the member's address and port; the verdict's
+//! action, flags, member, rewrite port and whether the packet created the
+//! flow), field by field as a data path would, so that neither side can
+//! skip work the other does.
 
 use std::net::IpAddr;
 
 use cn2::*;
 use cn2_core::ecmp::{Algorithm, Backend, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
-use cn2_core::flow::{FlowTable, Packet, PortMap};
+use cn2_core::flow::{FlowTable, Packet, PortMap, TupleBits};
 
 fn main() {
     divan::main();
@@ -52,6 +61,26 @@ fn backends() -> Vec<Backend> {
         .collect()
 }
 
+/// The last byte of an address: what the benches read of a member's
+/// address, on both sides.
+fn last_byte(a: IpAddr) -> u8 {
+    match a {
+        IpAddr::V4(v4) => v4.octets()[3],
+        IpAddr::V6(v6) => v6.octets()[15],
+    }
+}
+
+/// What the selection benches read of a native answer.
+fn native_member(m: &Backend) -> u64 {
+    m.port as u64 + last_byte(m.address) as u64
+}
+
+/// What the selection benches read of a C answer.
+fn c_member(m: &cn2_member) -> u64 {
+    let last = if m.address.family == 6 { 15 } else { 3 };
+    m.port as u64 + m.address.bytes[last] as u64
+}
+
 #[divan::bench]
 fn select_native(bencher: divan::Bencher) {
     let s = Selector::new(
@@ -66,7 +95,10 @@ fn select_native(bencher: divan::Bencher) {
         .counter(divan::counter::ItemsCount::new(ts.len()))
         .bench_local(|| {
             ts.iter()
-                .map(|t| s.select(divan::black_box(t)).unwrap().port as u64)
+                .map(|t| {
+                    let m = s.select(divan::black_box(t)).unwrap();
+                    native_member(m)
+                })
                 .sum::<u64>()
         });
 }
@@ -107,7 +139,7 @@ fn select_c_api(bencher: divan::Bencher) {
             for t in &ts {
                 // SAFETY: live handle, valid pointers.
                 unsafe { cn2_selector_select(s, divan::black_box(t), &mut out) };
-                sum += out.port as u64;
+                sum += c_member(&out);
             }
             sum
         });
@@ -115,8 +147,9 @@ fn select_c_api(bencher: divan::Bencher) {
     unsafe { cn2_selector_free(s) };
 }
 
-#[divan::bench]
-fn flow_lookup_native(bencher: divan::Bencher) {
+/// The native table of the flow benches: the C one's capacity, port
+/// mapping and members.
+fn native_table() -> FlowTable {
     let mut t = FlowTable::new(100_000, 180).unwrap();
     let sel = Selector::new(
         Algorithm::Maglev {
@@ -135,6 +168,12 @@ fn flow_lookup_native(bencher: divan::Bencher) {
             selector: sel,
         },
     );
+    t
+}
+
+#[divan::bench]
+fn flow_lookup_native(bencher: divan::Bencher) {
+    let t = native_table();
     let ps: Vec<Packet> = native_tuples()
         .into_iter()
         .map(|tuple| Packet {
@@ -150,7 +189,40 @@ fn flow_lookup_native(bencher: divan::Bencher) {
         .counter(divan::counter::ItemsCount::new(ps.len()))
         .bench_local(|| {
             ps.iter()
-                .map(|p| t.process(divan::black_box(p), 1).created as u64)
+                .map(|p| {
+                    let v = t.process(divan::black_box(p), 1);
+                    let member = v.flow.and_then(|f| f.member);
+                    v.created as u64
+                        + v.action as u64
+                        + v.flow.map_or(0, |f| f.flags.0 as u64)
+                        + member.map_or(0, |m| m.port as u64 + last_byte(m.address) as u64)
+                        + v.flow.and_then(|f| f.rewrite).map_or(0, |r| r.1 as u64)
+                })
+                .sum::<u64>()
+        });
+}
+
+/// The flow table keyed by address bits, as the C API calls it: the
+/// native cost of `cn2_flow_table_process` without the C boundary.
+#[divan::bench]
+fn flow_lookup_native_bits(bencher: divan::Bencher) {
+    let t = native_table();
+    let ps: Vec<TupleBits> = native_tuples().iter().map(TupleBits::from).collect();
+    for p in &ps {
+        t.process_bits(1, p, 0, 0);
+    }
+    bencher
+        .counter(divan::counter::ItemsCount::new(ps.len()))
+        .bench_local(|| {
+            ps.iter()
+                .map(|p| {
+                    let v = t.process_bits(1, divan::black_box(p), 0, 1);
+                    v.created as u64
+                        + v.action as u64
+                        + v.flags.0 as u64
+                        + v.member.map_or(0, |m| m.1 as u64 + m.0 as u8 as u64)
+                        + v.rewrite.map_or(0, |r| r.1 as u64)
+                })
                 .sum::<u64>()
         });
 }
@@ -195,7 +267,20 @@ fn flow_lookup_c_api(bencher: divan::Bencher) {
                 // SAFETY: live handle, valid pointers.
                 unsafe {
                     cn2_flow_table_process(t, 1, divan::black_box(tp), 0, 1, v.as_mut_ptr());
-                    n += v.assume_init().created as u64;
+                    let v = v.assume_init_ref();
+                    n += v.created as u64
+                        + v.action as u64
+                        + v.nat_flags as u64
+                        + if v.has_member {
+                            v.member.port as u64 + v.member.address.bytes[3] as u64
+                        } else {
+                            0
+                        }
+                        + if v.has_rewrite {
+                            v.rewrite_port as u64
+                        } else {
+                            0
+                        };
                 }
             }
             n

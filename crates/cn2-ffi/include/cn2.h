@@ -243,6 +243,33 @@ cn2_result cn2_cluster_plan_json(const cn2_cluster *cluster, char **out, size_t 
 // `cluster` must be a live handle; `out` and `out_len` must be writable.
 cn2_result cn2_cluster_last_error(const cn2_cluster *cluster, char **out, size_t *out_len);
 
+// Creates a member selector (as [`cn2_selector_new`](crate::cn2_selector_new)
+// would) over the members the plan gives the listener of service
+// `namespace`/`name` for `protocol` (6, 17 or 132) and service `port`, each
+// of weight 1, in the plan's order: the bridge from a cluster's plan to the
+// data path. Free it with [`cn2_selector_free`](crate::cn2_selector_free);
+// it does not follow later changes of the cluster. This computes the plan,
+// so it costs what [`cn2_cluster_plan_json`] costs, without the JSON.
+//
+// `CN2_NOT_FOUND` when the service does not exist or has no such listener
+// (a service without ready members has the listener, and gives a selector
+// without members); `CN2_INVALID_ARGUMENT` when the members do not fit the
+// algorithm.
+//
+// # Safety
+// `cluster` must be a live handle; `namespace` and `name` must point to
+// `namespace_len` and `name_len` readable bytes of UTF-8; `out` must be
+// writable.
+cn2_result cn2_cluster_selector(const cn2_cluster *cluster,
+                                const char *namespace_,
+                                size_t namespace_len,
+                                const char *name,
+                                size_t name_len,
+                                uint8_t protocol,
+                                uint16_t port,
+                                cn2_lb_algorithm algorithm_,
+                                cn2_selector **out);
+
 // Creates a member selector over `n` members at `members` (NULL if `n` is
 // 0). Free it with [`cn2_selector_free`]. `CN2_INVALID_ARGUMENT` for an
 // address family other than 4 or 6, or a Maglev member of weight 0.
@@ -255,7 +282,10 @@ cn2_result cn2_selector_new(cn2_lb_algorithm algorithm_,
                             cn2_selector **out);
 
 // Selects the member for a 5-tuple into `*out`; `CN2_NOT_FOUND` when the
-// selector has no member. No allocation.
+// selector has no member, `CN2_INVALID_ARGUMENT` for an address family
+// other than 4 or 6. No allocation, no lock: the same member as the Rust
+// `Selector::select` for the same 5-tuple (the documented flow hash over
+// the address bytes as given).
 //
 // # Safety
 // `selector` must be a live handle; `tuple` readable; `out` writable.

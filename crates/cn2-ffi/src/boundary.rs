@@ -11,11 +11,18 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::cn2_result;
 
 /// Runs `body`; a panic yields `on_panic`.
+///
+/// Always inlined: `catch_unwind` costs nothing until a panic, but as a
+/// function of its own the guard would take the body's captures through
+/// memory and add a call to every export (half the cost of a member
+/// selection).
+#[inline(always)]
 pub(crate) fn guard<R>(on_panic: R, body: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
 }
 
 /// Runs `body` for functions returning a [`cn2_result`].
+#[inline(always)]
 pub(crate) fn guard_result(body: impl FnOnce() -> Result<(), cn2_result>) -> cn2_result {
     guard(cn2_result::CN2_PANIC, || match body() {
         Ok(()) => cn2_result::CN2_OK,

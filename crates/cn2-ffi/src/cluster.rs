@@ -19,9 +19,11 @@ use std::os::raw::c_char;
 use std::sync::Mutex;
 
 use cn2_core::cluster::{Cluster, Report};
+use cn2_core::ecmp::{Backend, Selector};
 
 use crate::boundary::{give_string, guard, guard_result, text};
 use crate::cn2_result;
+use crate::hotpath::{algorithm, cn2_lb_algorithm, cn2_selector};
 
 #[derive(Default)]
 struct State {
@@ -188,6 +190,79 @@ pub unsafe extern "C" fn cn2_cluster_last_error(
 ) -> cn2_result {
     // SAFETY: forwarded from the caller's guarantees.
     unsafe { with_string_out(cluster, out, out_len, |st| Ok(st.last_error.clone())) }
+}
+
+/// Creates a member selector (as [`cn2_selector_new`](crate::cn2_selector_new)
+/// would) over the members the plan gives the listener of service
+/// `namespace`/`name` for `protocol` (6, 17 or 132) and service `port`, each
+/// of weight 1, in the plan's order: the bridge from a cluster's plan to the
+/// data path. Free it with [`cn2_selector_free`](crate::cn2_selector_free);
+/// it does not follow later changes of the cluster. This computes the plan,
+/// so it costs what [`cn2_cluster_plan_json`] costs, without the JSON.
+///
+/// `CN2_NOT_FOUND` when the service does not exist or has no such listener
+/// (a service without ready members has the listener, and gives a selector
+/// without members); `CN2_INVALID_ARGUMENT` when the members do not fit the
+/// algorithm.
+///
+/// # Safety
+/// `cluster` must be a live handle; `namespace` and `name` must point to
+/// `namespace_len` and `name_len` readable bytes of UTF-8; `out` must be
+/// writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn cn2_cluster_selector(
+    cluster: *const cn2_cluster,
+    namespace: *const c_char,
+    namespace_len: usize,
+    name: *const c_char,
+    name_len: usize,
+    protocol: u8,
+    port: u16,
+    algorithm_: cn2_lb_algorithm,
+    out: *mut *mut cn2_selector,
+) -> cn2_result {
+    guard_result(|| {
+        // SAFETY: checked for NULL; a live handle per the caller.
+        let c = unsafe { cluster.as_ref() }.ok_or(cn2_result::CN2_NULL_PARAMETER)?;
+        // SAFETY: readable bytes per the caller.
+        let (namespace, name) = unsafe { (text(namespace, namespace_len)?, text(name, name_len)?) };
+        if out.is_null() {
+            return Err(cn2_result::CN2_NULL_PARAMETER);
+        }
+        let protocol = match protocol {
+            6 => "TCP",
+            17 => "UDP",
+            132 => "SCTP",
+            _ => return Err(cn2_result::CN2_NOT_FOUND),
+        };
+        let plan = c.lock().cluster.plan();
+        let members: Vec<Backend> = plan
+            .services
+            .iter()
+            .find(|s| s.namespace == namespace && s.name == name)
+            .and_then(|s| s.load_balancer.as_ref())
+            .and_then(|lb| {
+                lb.listeners
+                    .iter()
+                    .find(|l| l.protocol == protocol && l.port == port)
+            })
+            .ok_or(cn2_result::CN2_NOT_FOUND)?
+            .pool
+            .members
+            .iter()
+            .map(|m| Backend {
+                address: m.address,
+                port: m.port,
+                weight: 1,
+            })
+            .collect();
+        let inner = Selector::new(algorithm(algorithm_), members)
+            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
+        // SAFETY: checked above.
+        unsafe { *out = Box::into_raw(Box::new(cn2_selector::new(inner))) };
+        Ok(())
+    })
 }
 
 /// Runs `make` on the locked state of `cluster` and hands its string to C

@@ -11,8 +11,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use cn2_core::ecmp::hash::{FLOW_SEED, hash_bits};
-use cn2_core::ecmp::{Algorithm, Backend, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
-use cn2_core::flow::{Action, DropReason, FlowTable, Packet, PortMap};
+use cn2_core::ecmp::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Selector};
+use cn2_core::flow::{Action, DropReason, FlowTable, PortMap, TupleBits};
 
 use crate::boundary::{guard, guard_result};
 use crate::cn2_result;
@@ -126,7 +126,48 @@ pub struct cn2_flow_verdict {
 /// An opaque member selector.
 pub struct cn2_selector {
     inner: Selector,
+    /// The members in C form, at the positions [`Selector::select_index`]
+    /// names (an ECMP hole as a zeroed member, never chosen), so that a
+    /// selection copies its answer out without converting it.
+    members: Vec<cn2_member>,
 }
+
+impl cn2_selector {
+    /// A handle over a selector.
+    pub(crate) fn new(inner: Selector) -> cn2_selector {
+        let mut s = cn2_selector {
+            inner,
+            members: Vec::new(),
+        };
+        s.refresh();
+        s
+    }
+
+    /// Rebuilds the C form of the members after a change.
+    fn refresh(&mut self) {
+        self.members = match &self.inner {
+            Selector::Maglev(m) => m.members().iter().map(from_backend).collect(),
+            Selector::Ecmp(s) => s
+                .slots()
+                .iter()
+                .map(|slot| slot.as_ref().map_or(ZERO_MEMBER, from_backend))
+                .collect(),
+        };
+    }
+}
+
+/// The unspecified IPv4 address, for unset fields.
+const ZERO_IP: cn2_ip = cn2_ip {
+    family: 4,
+    bytes: [0; 16],
+};
+
+/// A member with every field zero but the family, for unset fields.
+const ZERO_MEMBER: cn2_member = cn2_member {
+    address: ZERO_IP,
+    port: 0,
+    weight: 0,
+};
 
 /// An opaque flow table.
 pub struct cn2_flow_table {
@@ -151,6 +192,21 @@ fn ip_bits(a: &cn2_ip) -> Result<u128, cn2_result> {
             | u32::from_be_bytes([a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]]) as u128),
         6 => Ok(u128::from_be_bytes(a.bytes)),
         _ => Err(cn2_result::CN2_INVALID_ARGUMENT),
+    }
+}
+
+/// An address from its 128-bit form (IPv4 mapped) and family.
+#[inline]
+fn ip_from_bits(bits: u128, v6: bool) -> cn2_ip {
+    if v6 {
+        cn2_ip {
+            family: 6,
+            bytes: bits.to_be_bytes(),
+        }
+    } else {
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&(bits as u32).to_be_bytes());
+        cn2_ip { family: 4, bytes }
     }
 }
 
@@ -184,17 +240,22 @@ fn from_backend(b: &Backend) -> cn2_member {
     }
 }
 
-fn to_tuple(t: &cn2_five_tuple) -> Result<FiveTuple, cn2_result> {
-    Ok(FiveTuple {
+/// A 5-tuple in the flow table's raw form, without building addresses.
+#[inline]
+fn to_tuple_bits(t: &cn2_five_tuple) -> Result<TupleBits, cn2_result> {
+    Ok(TupleBits {
         protocol: t.protocol,
-        src: to_ip(&t.src)?,
+        src: ip_bits(&t.src)?,
+        src_v6: t.src.family == 6,
         src_port: t.src_port,
-        dst: to_ip(&t.dst)?,
+        dst: ip_bits(&t.dst)?,
+        dst_v6: t.dst.family == 6,
         dst_port: t.dst_port,
     })
 }
 
-fn algorithm(a: cn2_lb_algorithm) -> Algorithm {
+/// The core algorithm of a C one.
+pub(crate) fn algorithm(a: cn2_lb_algorithm) -> Algorithm {
     match a {
         cn2_lb_algorithm::CN2_LB_ECMP => Algorithm::Ecmp,
         cn2_lb_algorithm::CN2_LB_MAGLEV => Algorithm::Maglev {
@@ -241,13 +302,16 @@ pub unsafe extern "C" fn cn2_selector_new(
         let inner = Selector::new(algorithm(algorithm_), list)
             .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
         // SAFETY: checked above.
-        unsafe { *out = Box::into_raw(Box::new(cn2_selector { inner })) };
+        unsafe { *out = Box::into_raw(Box::new(cn2_selector::new(inner))) };
         Ok(())
     })
 }
 
 /// Selects the member for a 5-tuple into `*out`; `CN2_NOT_FOUND` when the
-/// selector has no member. No allocation.
+/// selector has no member, `CN2_INVALID_ARGUMENT` for an address family
+/// other than 4 or 6. No allocation, no lock: the same member as the Rust
+/// `Selector::select` for the same 5-tuple (the documented flow hash over
+/// the address bytes as given).
 ///
 /// # Safety
 /// `selector` must be a live handle; `tuple` readable; `out` writable.
@@ -274,9 +338,13 @@ pub unsafe extern "C" fn cn2_selector_select(
             t.dst_port,
             FLOW_SEED,
         );
-        let b = s.inner.select_hash(h).ok_or(cn2_result::CN2_NOT_FOUND)?;
+        let m = s
+            .inner
+            .select_index(h)
+            .and_then(|i| s.members.get(i))
+            .ok_or(cn2_result::CN2_NOT_FOUND)?;
         // SAFETY: checked above.
-        unsafe { *out = from_backend(b) };
+        unsafe { out.write(*m) };
         Ok(())
     })
 }
@@ -298,7 +366,9 @@ pub unsafe extern "C" fn cn2_selector_add(
         };
         s.inner
             .add(to_backend(m)?)
-            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)
+            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
+        s.refresh();
+        Ok(())
     })
 }
 
@@ -319,7 +389,9 @@ pub unsafe extern "C" fn cn2_selector_remove(
         };
         s.inner
             .remove(&to_backend(m)?)
-            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)
+            .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
+        s.refresh();
+        Ok(())
     })
 }
 
@@ -428,18 +500,9 @@ pub unsafe extern "C" fn cn2_flow_table_process(
         if out.is_null() {
             return Err(cn2_result::CN2_NULL_PARAMETER);
         }
-        let v = t.inner.process(
-            &Packet {
-                vrf,
-                tuple: to_tuple(tp)?,
-                tcp_flags,
-            },
-            now,
-        );
-        let flow = v.flow;
-        let zero = from_ip(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        let member = flow.and_then(|f| f.member);
-        let rewrite = flow.and_then(|f| f.rewrite);
+        let v = t
+            .inner
+            .process_bits(vrf, &to_tuple_bits(tp)?, tcp_flags, now);
         let verdict = cn2_flow_verdict {
             action: match v.action {
                 Action::Forward => cn2_flow_action::CN2_FLOW_FORWARD,
@@ -454,27 +517,20 @@ pub unsafe extern "C" fn cn2_flow_table_process(
                 Some(DropReason::ReverseFlowConflict) => CN2_DROP_REVERSE_FLOW_CONFLICT,
                 Some(DropReason::AddressFamilyMismatch) => CN2_DROP_ADDRESS_FAMILY_MISMATCH,
             },
-            nat_flags: flow.map_or(0, |f| f.flags.0),
-            has_member: member.is_some(),
-            member: member.map_or(
-                cn2_member {
-                    address: zero,
-                    port: 0,
-                    weight: 0,
-                },
-                |e| cn2_member {
-                    address: from_ip(e.address),
-                    port: e.port,
-                    weight: 0,
-                },
-            ),
-            has_rewrite: rewrite.is_some(),
-            rewrite_address: rewrite.map_or(zero, |(a, _)| from_ip(a)),
-            rewrite_port: rewrite.map_or(0, |(_, p)| p),
+            nat_flags: v.flags.0,
+            has_member: v.member.is_some(),
+            member: v.member.map_or(ZERO_MEMBER, |(a, port)| cn2_member {
+                address: ip_from_bits(a, v.v6),
+                port,
+                weight: 0,
+            }),
+            has_rewrite: v.rewrite.is_some(),
+            rewrite_address: v.rewrite.map_or(ZERO_IP, |(a, _)| ip_from_bits(a, v.v6)),
+            rewrite_port: v.rewrite.map_or(0, |(_, p)| p),
             created: v.created,
         };
         // SAFETY: checked above.
-        unsafe { *out = verdict };
+        unsafe { out.write(verdict) };
         Ok(())
     })
 }

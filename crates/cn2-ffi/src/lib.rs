@@ -28,7 +28,7 @@ use std::os::raw::c_char;
 
 pub use cluster::{
     cn2_cluster, cn2_cluster_apply, cn2_cluster_delete, cn2_cluster_free, cn2_cluster_last_error,
-    cn2_cluster_new, cn2_cluster_plan_json,
+    cn2_cluster_new, cn2_cluster_plan_json, cn2_cluster_selector,
 };
 pub use hotpath::*;
 pub use result::{cn2_result, cn2_result_message};

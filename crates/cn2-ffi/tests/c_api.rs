@@ -198,3 +198,93 @@ fn example_program_prints_the_plan() {
         .unwrap();
     assert_eq!(lb["externalIPs"], serde_json::json!(["101.101.101.2"]));
 }
+
+/// The selection example of `examples/c/` builds, runs (under valgrind too),
+/// prints the plan, and selects for each connection the member the Rust API
+/// selects: a Maglev table over the same members of the plan, the same
+/// 5-tuple.
+#[test]
+fn example_program_selects_members_like_rust() {
+    use cn2_core::ecmp::{Algorithm, Backend, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
+    use std::net::SocketAddr;
+
+    let dir = tempfile::tempdir().unwrap();
+    let exe = compile(
+        &crate_dir().join("../../examples/c/select.c"),
+        &dir.path().join("select"),
+    );
+    let stdout = run_checked(&exe, &[&book()]);
+    let json_start = stdout.find('{').expect("a JSON plan");
+    let json_end = stdout.find("\nmaglev ").expect("the selector line");
+    let plan: serde_json::Value = serde_json::from_str(&stdout[json_start..=json_end]).unwrap();
+    assert_eq!(plan["services"].as_array().unwrap().len(), 3);
+
+    // The Rust side: the same plan's members of the same listener.
+    let mut cluster = cn2_core::cluster::Cluster::new();
+    let text = std::fs::read_to_string(book()).unwrap();
+    cluster.apply_str("book", &text).unwrap();
+    let rust_plan = cluster.plan();
+    let service = rust_plan
+        .services
+        .iter()
+        .find(|s| s.namespace == "ns-user-1" && s.name == "service-web-clusterip")
+        .unwrap();
+    let listener = service.load_balancer.as_ref().unwrap().listeners[0].clone();
+    assert_eq!((listener.protocol, listener.port), ("TCP", 8888));
+    let members: Vec<Backend> = listener
+        .pool
+        .members
+        .iter()
+        .map(|m| Backend {
+            address: m.address,
+            port: m.port,
+            weight: 1,
+        })
+        .collect();
+    assert_eq!(members.len(), 2);
+    let selector = Selector::new(
+        Algorithm::Maglev {
+            table_size: MAGLEV_DEFAULT_SIZE,
+        },
+        members.clone(),
+    )
+    .unwrap();
+
+    let mut chosen = std::collections::BTreeSet::new();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("select "))
+        .collect();
+    assert_eq!(lines.len(), 8, "{stdout}");
+    for line in lines {
+        // select tcp SRC -> DST member MEMBER
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!((f[1], f[3], f[5]), ("tcp", "->", "member"), "{line}");
+        let (src, dst, member): (SocketAddr, SocketAddr, SocketAddr) = (
+            f[2].parse().unwrap(),
+            f[4].parse().unwrap(),
+            f[6].parse().unwrap(),
+        );
+        assert_eq!(dst, "10.96.100.10:8888".parse().unwrap());
+        let tuple = FiveTuple {
+            protocol: 6,
+            src: src.ip(),
+            src_port: src.port(),
+            dst: dst.ip(),
+            dst_port: dst.port(),
+        };
+        let want = selector.select(&tuple).unwrap();
+        assert_eq!(
+            (member.ip(), member.port()),
+            (want.address, want.port),
+            "{line}"
+        );
+        chosen.insert(member);
+    }
+    assert!(
+        chosen.iter().all(|m| members
+            .iter()
+            .any(|b| (b.address, b.port) == (m.ip(), m.port()))),
+        "{chosen:?}"
+    );
+}

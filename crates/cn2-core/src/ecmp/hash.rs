@@ -75,7 +75,7 @@ pub struct FiveTuple {
 
 /// SplitMix64's finaliser.
 #[inline]
-pub fn mix(mut x: u64) -> u64 {
+pub const fn mix(mut x: u64) -> u64 {
     x ^= x >> 30;
     x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x ^= x >> 27;
@@ -117,14 +117,22 @@ pub fn hash_bits(
     dst_port: u16,
     seed: u64,
 ) -> u64 {
+    let src_high = (src >> 64) as u64;
+    // The first round of an IPv4 source (high half 0) depends on the seed
+    // alone: with the seed a constant, it is a constant, and the hash of an
+    // IPv4 tuple takes four rounds of latency instead of five.
+    let first = if src_high == 0 {
+        mix(seed)
+    } else {
+        mix(seed ^ src_high)
+    };
     let words = [
-        (src >> 64) as u64,
         src as u64,
         (dst >> 64) as u64,
         dst as u64,
         (protocol as u64) << 32 | (src_port as u64) << 16 | dst_port as u64,
     ];
-    words.iter().fold(seed, |h, w| mix(h ^ w))
+    words.iter().fold(first, |h, w| mix(h ^ w))
 }
 
 /// The flow hash of a 5-tuple (seed [`FLOW_SEED`]).

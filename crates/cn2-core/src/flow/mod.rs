@@ -54,9 +54,9 @@ use rustc_hash::FxHashMap;
 pub use from_plan::{NodeTable, node_table};
 
 use crate::ecmp::Selector;
-use crate::ecmp::hash::FiveTuple;
+use crate::ecmp::hash::{FiveTuple, addr_bits};
 use lock::{ShardGuard, ShardLock};
-use table::{EVICT, Entry, NAT, OCCUPIED, REPLY, RawKey, Slots};
+use table::{EVICT, Entry, KEY_V6, NAT, OCCUPIED, REPLY, RawKey, Slots};
 
 /// TCP FIN flag bit.
 pub const TCP_FIN: u8 = 0x01;
@@ -277,6 +277,106 @@ impl From<&Verdict> for Decision {
     }
 }
 
+/// A packet's 5-tuple with its addresses as 128-bit numbers (see
+/// [`addr_bits`](crate::ecmp::hash::addr_bits)) and their families: the key
+/// [`FlowTable::process_bits`] takes from a caller that holds raw address
+/// bytes (the C API), so that no `IpAddr` is built on the way in. Of an IPv4
+/// address only the low 32 bits count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TupleBits {
+    /// IP protocol number.
+    pub protocol: u8,
+    /// Source address.
+    pub src: u128,
+    /// Whether the source is IPv6.
+    pub src_v6: bool,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination address.
+    pub dst: u128,
+    /// Whether the destination is IPv6.
+    pub dst_v6: bool,
+    /// Destination port.
+    pub dst_port: u16,
+}
+
+impl From<&FiveTuple> for TupleBits {
+    fn from(t: &FiveTuple) -> TupleBits {
+        TupleBits {
+            protocol: t.protocol,
+            src: addr_bits(&t.src),
+            src_v6: t.src.is_ipv6(),
+            src_port: t.src_port,
+            dst: addr_bits(&t.dst),
+            dst_v6: t.dst.is_ipv6(),
+            dst_port: t.dst_port,
+        }
+    }
+}
+
+/// What happens to a packet, as [`FlowTable::process_bits`] answers: the
+/// fields of [`Verdict`] a forwarding path uses, with addresses as 128-bit
+/// numbers (IPv4 as `::ffff:a.b.c.d`) in the flow's family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VerdictBits {
+    /// The action.
+    pub action: Action,
+    /// Why it is dropped, if it is.
+    pub drop_reason: Option<DropReason>,
+    /// NAT flags of the matched flow.
+    pub flags: NatFlags,
+    /// The rewritten address and port (destination for DNAT, source for
+    /// SNAT).
+    pub rewrite: Option<(u128, u16)>,
+    /// The member serving a translated connection.
+    pub member: Option<(u128, u16)>,
+    /// Whether the flow's addresses are IPv6.
+    pub v6: bool,
+    /// Whether this packet created the flows.
+    pub created: bool,
+}
+
+impl VerdictBits {
+    /// The answer for a packet that matched the stored flow `e`.
+    #[inline]
+    fn of_entry(e: &Entry) -> VerdictBits {
+        let nat = e.state & NAT != 0;
+        let reply = e.state & REPLY != 0;
+        VerdictBits {
+            action: if nat { Action::Nat } else { Action::Forward },
+            drop_reason: None,
+            flags: nat_flags(e.state),
+            rewrite: nat.then_some((e.rewrite, e.rewrite_port)),
+            member: match (nat, reply) {
+                (false, _) => None,
+                (true, false) => Some((e.rewrite, e.rewrite_port)),
+                (true, true) => Some((e.src, e.src_port)),
+            },
+            v6: e.state & KEY_V6 != 0,
+            created: false,
+        }
+    }
+}
+
+impl From<&Verdict> for VerdictBits {
+    fn from(v: &Verdict) -> VerdictBits {
+        let flow = v.flow;
+        VerdictBits {
+            action: v.action,
+            drop_reason: v.drop_reason,
+            flags: flow.map_or(NatFlags(0), |f| f.flags),
+            rewrite: flow
+                .and_then(|f| f.rewrite)
+                .map(|(a, p)| (addr_bits(&a), p)),
+            member: flow
+                .and_then(|f| f.member)
+                .map(|m| (addr_bits(&m.address), m.port)),
+            v6: flow.is_some_and(|f| f.key.tuple.dst.is_ipv6()),
+            created: v.created,
+        }
+    }
+}
+
 /// One FloatingIP port mapping with its members.
 #[derive(Debug, Clone)]
 pub struct PortMap {
@@ -455,11 +555,7 @@ impl FlowTable {
         Flow {
             key,
             action: if nat { Action::Nat } else { Action::Forward },
-            flags: NatFlags(match (nat, reply) {
-                (false, _) => 0,
-                (true, false) => NatFlags::DNAT | NatFlags::DPAT,
-                (true, true) => NatFlags::SNAT | NatFlags::SPAT,
-            }),
+            flags: nat_flags(e.state),
             rewrite,
             reverse,
             member: match (nat, reply) {
@@ -483,15 +579,7 @@ impl FlowTable {
         let k = RawKey::new(pkt.vrf, &pkt.tuple);
         let h = k.hash();
         let closing = closing(pkt);
-        let hit = {
-            let mut slots = lock(&self.shards[shard_of(h)].slots);
-            slots.find(&k, h).map(|i| {
-                let e = &mut slots.slots[i];
-                touch(e, now, closing);
-                *e
-            })
-        };
-        match hit {
+        match self.hit(&k, h, now, closing) {
             Some(e) => {
                 if closing {
                     self.mark(&e.reverse_key());
@@ -507,6 +595,88 @@ impl FlowTable {
             }
             None => self.create(pkt, &k, h, now, closing),
         }
+    }
+
+    /// The stored flow of `k` (whose table hash is `h`), recorded as used at
+    /// `now`: a copy, taken under its shard's lock.
+    #[inline]
+    fn hit(&self, k: &RawKey, h: u64, now: u64, closing: bool) -> Option<Entry> {
+        self.hit_with(k, h, now, closing, |e| *e)
+    }
+
+    /// What `read` makes of the stored flow of `k` (whose table hash is
+    /// `h`), recorded as used at `now`, under its shard's lock.
+    #[inline(always)]
+    fn hit_with<R>(
+        &self,
+        k: &RawKey,
+        h: u64,
+        now: u64,
+        closing: bool,
+        read: impl FnOnce(&Entry) -> R,
+    ) -> Option<R> {
+        let mut slots = lock(&self.shards[shard_of(h)].slots);
+        slots.find(k, h).map(|i| {
+            let e = &mut slots.slots[i];
+            touch(e, now, closing);
+            read(e)
+        })
+    }
+
+    /// [`FlowTable::process`] for a tuple given as address bits, answering
+    /// with address bits: the same flows and decisions, without building an
+    /// `IpAddr` or a [`Flow`] for a packet of a known connection (the first
+    /// packet of a connection goes through [`FlowTable::process`]'s path).
+    /// For callers that hold raw address bytes, such as the C API; inlined,
+    /// so that such a caller fills its own answer straight from the flow.
+    #[inline]
+    pub fn process_bits(&self, vrf: u32, t: &TupleBits, tcp_flags: u8, now: u64) -> VerdictBits {
+        self.tick(now);
+        let v4 = |bits: u128| 0xffff_0000_0000 | bits as u32 as u128;
+        let k = RawKey {
+            src: if t.src_v6 { t.src } else { v4(t.src) },
+            dst: if t.dst_v6 { t.dst } else { v4(t.dst) },
+            vrf,
+            src_port: t.src_port,
+            dst_port: t.dst_port,
+            protocol: t.protocol,
+            family: if t.dst_v6 { KEY_V6 } else { 0 },
+        };
+        let h = k.hash();
+        let closing = t.protocol == 6 && tcp_flags & (TCP_FIN | TCP_RST) != 0;
+        let hit = self.hit_with(&k, h, now, closing, |e| {
+            (VerdictBits::of_entry(e), closing.then(|| e.reverse_key()))
+        });
+        match hit {
+            Some((v, reverse)) => {
+                if let Some(r) = reverse {
+                    self.mark(&r);
+                }
+                v
+            }
+            None => self.create_bits(vrf, *t, tcp_flags, now),
+        }
+    }
+
+    /// The first packet of a connection for [`FlowTable::process_bits`]:
+    /// out of line, and given only the packet, so that the lookup before it
+    /// keeps its key in registers.
+    #[inline(never)]
+    fn create_bits(&self, vrf: u32, t: TupleBits, tcp_flags: u8, now: u64) -> VerdictBits {
+        let pkt = Packet {
+            vrf,
+            tuple: FiveTuple {
+                protocol: t.protocol,
+                src: table::decode(t.src, t.src_v6),
+                src_port: t.src_port,
+                dst: table::decode(t.dst, t.dst_v6),
+                dst_port: t.dst_port,
+            },
+            tcp_flags,
+        };
+        // The same key as the lookup's (IPv4 addresses mapped as there).
+        let k = RawKey::new(vrf, &pkt.tuple);
+        VerdictBits::from(&self.create(&pkt, &k, k.hash(), now, closing(&pkt)))
     }
 
     /// Prefetches the home slot of `hash` and the next: at the table's load,
@@ -547,15 +717,7 @@ impl FlowTable {
                 prepare(ahead, &mut keys[ring], &mut hashes[ring]);
             }
             let closing = closing(p);
-            let hit = {
-                let mut slots = lock(&self.shards[shard_of(h)].slots);
-                slots.find(k, h).map(|j| {
-                    let e = &mut slots.slots[j];
-                    touch(e, now, closing);
-                    *e
-                })
-            };
-            out[i] = match hit {
+            out[i] = match self.hit(k, h, now, closing) {
                 Some(e) => {
                     if closing {
                         self.mark(&e.reverse_key());
@@ -563,11 +725,7 @@ impl FlowTable {
                     let nat = e.state & NAT != 0;
                     Decision {
                         action: if nat { Action::Nat } else { Action::Forward },
-                        flags: NatFlags(match (nat, e.state & REPLY != 0) {
-                            (false, _) => 0,
-                            (true, false) => NatFlags::DNAT | NatFlags::DPAT,
-                            (true, true) => NatFlags::SNAT | NatFlags::SPAT,
-                        }),
+                        flags: nat_flags(e.state),
                         rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
                         drop_reason: None,
                     }
@@ -606,7 +764,7 @@ impl FlowTable {
                 } else {
                     member.port
                 };
-                let member_bits = crate::ecmp::hash::addr_bits(&member.address);
+                let member_bits = addr_bits(&member.address);
                 let fwd = Entry::new(k, NAT | evict, (member_bits, port), now);
                 let rk = fwd.reverse_key();
                 let rev = Entry::new(&rk, NAT | REPLY | evict, (k.dst, k.dst_port), now);
@@ -692,7 +850,7 @@ impl FlowTable {
     /// Call this after removing the member from the port maps, so that the
     /// clients' next connections go to the remaining members.
     pub fn evict_member(&self, address: IpAddr, port: u16) -> usize {
-        let bits = crate::ecmp::hash::addr_bits(&address);
+        let bits = addr_bits(&address);
         let family = if address.is_ipv6() { table::KEY_V6 } else { 0 };
         let mut marked = 0;
         for shard in self.shards.iter() {
@@ -810,6 +968,16 @@ impl FlowTable {
         self.count.fetch_sub(removed, Ordering::AcqRel);
         removed
     }
+}
+
+/// The NAT flags of a stored flow's state bits.
+#[inline]
+fn nat_flags(state: u8) -> NatFlags {
+    NatFlags(match (state & NAT != 0, state & REPLY != 0) {
+        (false, _) => 0,
+        (true, false) => NatFlags::DNAT | NatFlags::DPAT,
+        (true, true) => NatFlags::SNAT | NatFlags::SPAT,
+    })
 }
 
 /// Whether a packet closes its connection (TCP FIN or RST).

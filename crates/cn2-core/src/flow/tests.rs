@@ -476,3 +476,87 @@ fn a_departed_members_connections_are_evicted() {
     let v = t.process(&pkt("10.47.255.250", 20000, "10.96.100.10", 8888), 2);
     assert_eq!(v.flow.unwrap().member.unwrap().address, ip("10.47.255.237"));
 }
+
+/// `process_bits` makes the same flows and decisions as `process`: two
+/// tables fed the same packets (new connections, established ones, replies,
+/// FIN, unmapped ports, other traffic, IPv6, mixed families) answer alike
+/// and end up holding the same flows.
+#[test]
+fn processing_by_address_bits_decides_like_process() {
+    let mut packets = Vec::new();
+    for i in 0..40u16 {
+        packets.push(pkt("10.47.255.250", 40000 + i % 10, "10.96.100.10", 8888));
+    }
+    packets.push(pkt("10.47.255.250", 1, "10.96.100.10", 9999));
+    packets.push(pkt("10.1.1.1", 2, "10.2.2.2", 80));
+    packets.push(pkt("10.2.2.2", 80, "10.1.1.1", 2));
+    packets.push(pkt("fd00::1", 3, "10.96.100.10", 8888));
+    packets.push(pkt("10.1.1.1", 3, "fd00::1", 8888));
+    let mut fin = pkt("10.47.255.250", 40003, "10.96.100.10", 8888);
+    fin.tcp_flags = TCP_FIN;
+    packets.push(fin);
+    let mut v6 = pkt("fd00:47::250", 40000, "fd00:96::10", 53);
+    v6.tuple.protocol = 17;
+    packets.push(v6);
+    packets.push(v6);
+    for alg in [Algorithm::Ecmp, Algorithm::Maglev { table_size: 251 }] {
+        let (a, b) = (table(alg), table(alg));
+        let (c, d) = (ipv6_table(), ipv6_table());
+        for (now, p) in packets.iter().enumerate() {
+            let now = now as u64;
+            let (x, y) = if p.tuple.dst.is_ipv6() {
+                (&c, &d)
+            } else {
+                (&a, &b)
+            };
+            let native = x.process(p, now);
+            let bits = y.process_bits(p.vrf, &TupleBits::from(&p.tuple), p.tcp_flags, now);
+            assert_eq!(VerdictBits::from(&native), bits, "{p:?}");
+            // The reply to a new connection matches its reverse flow.
+            if let Some(rev) = native.reverse {
+                let reply = y.process_bits(rev.key.vrf, &TupleBits::from(&rev.key.tuple), 0, now);
+                assert!(!reply.created);
+                if native.action == Action::Nat {
+                    assert_eq!(reply.flags.names(), ["SNAT", "SPAT"]);
+                    let member = (addr_bits(&rev.key.tuple.src), rev.key.tuple.src_port);
+                    assert_eq!(reply.member, Some(member));
+                } else {
+                    assert_eq!((reply.action, reply.member), (Action::Forward, None));
+                }
+                x.process(
+                    &Packet {
+                        vrf: rev.key.vrf,
+                        tuple: rev.key.tuple,
+                        tcp_flags: 0,
+                    },
+                    now,
+                );
+            }
+        }
+        assert_eq!((a.len(), c.len()), (b.len(), d.len()));
+        assert_eq!(a.expire(1000), b.expire(1000));
+    }
+}
+
+/// Of an IPv4 address in `TupleBits` only the low 32 bits count.
+#[test]
+fn ipv4_address_bits_need_no_mapping_prefix() {
+    let t = table(Algorithm::Ecmp);
+    let p = pkt("10.47.255.250", 40000, "10.96.100.10", 8888);
+    let created = t.process(&p, 0);
+    let mut bits = TupleBits::from(&p.tuple);
+    bits.src = u32::from_be_bytes([10, 47, 255, 250]) as u128;
+    bits.dst = u32::from_be_bytes([10, 96, 100, 10]) as u128;
+    let v = t.process_bits(1, &bits, 0, 1);
+    assert!(!v.created, "the existing flow matched");
+    assert_eq!(v, VerdictBits::from(&t.process(&p, 1)));
+    assert_eq!(
+        v.member,
+        created
+            .flow
+            .unwrap()
+            .member
+            .map(|m| (addr_bits(&m.address), m.port))
+    );
+    assert!(!v.v6);
+}

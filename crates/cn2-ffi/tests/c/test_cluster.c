@@ -105,6 +105,49 @@ int main(int argc, char **argv) {
     fclose(f);
     cn2_string_free(json);
 
+    /* A selector from a service's members in the plan. */
+    static const char ns[] = "ns-user-1", web[] = "service-web-clusterip";
+    cn2_selector *sel = NULL;
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), web, strlen(web), 6, 8888, CN2_LB_MAGLEV, &sel) == CN2_OK);
+    CHECK(sel != NULL);
+    cn2_five_tuple t;
+    memset(&t, 0, sizeof t);
+    t.protocol = 6;
+    t.src.family = 4;
+    t.src.bytes[0] = 10; t.src.bytes[1] = 47; t.src.bytes[2] = 255; t.src.bytes[3] = 250;
+    t.src_port = 40000;
+    t.dst.family = 4;
+    t.dst.bytes[0] = 10; t.dst.bytes[1] = 96; t.dst.bytes[2] = 100; t.dst.bytes[3] = 10;
+    t.dst_port = 8888;
+    int seen[2] = {0, 0};
+    for (uint16_t port = 40000; port < 40064; port++) {
+        cn2_member m;
+        t.src_port = port;
+        CHECK(cn2_selector_select(sel, &t, &m) == CN2_OK);
+        /* The members of the listener: 10.47.255.238:80 and 10.47.255.237:80. */
+        CHECK(m.address.family == 4 && m.port == 80 && m.weight == 1);
+        CHECK(m.address.bytes[0] == 10 && m.address.bytes[1] == 47 && m.address.bytes[2] == 255);
+        CHECK(m.address.bytes[3] == 238 || m.address.bytes[3] == 237);
+        seen[m.address.bytes[3] == 238]++;
+    }
+    CHECK(seen[0] > 0 && seen[1] > 0);
+    cn2_selector_free(sel);
+    sel = NULL;
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), web, strlen(web), 6, 8888, CN2_LB_ECMP, &sel) == CN2_OK);
+    cn2_selector_free(sel);
+    sel = NULL;
+    /* NULL for each pointer argument, then what does not exist. */
+    CHECK(cn2_cluster_selector(NULL, ns, strlen(ns), web, strlen(web), 6, 8888, CN2_LB_MAGLEV, &sel) == CN2_NULL_PARAMETER);
+    CHECK(cn2_cluster_selector(c, NULL, 9, web, strlen(web), 6, 8888, CN2_LB_MAGLEV, &sel) == CN2_NULL_PARAMETER);
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), NULL, 3, 6, 8888, CN2_LB_MAGLEV, &sel) == CN2_NULL_PARAMETER);
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), web, strlen(web), 6, 8888, CN2_LB_MAGLEV, NULL) == CN2_NULL_PARAMETER);
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), "nope", 4, 6, 8888, CN2_LB_MAGLEV, &sel) == CN2_NOT_FOUND);
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), web, strlen(web), 6, 9999, CN2_LB_MAGLEV, &sel) == CN2_NOT_FOUND);
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), web, strlen(web), 17, 8888, CN2_LB_MAGLEV, &sel) == CN2_NOT_FOUND);
+    CHECK(cn2_cluster_selector(c, ns, strlen(ns), web, strlen(web), 1, 8888, CN2_LB_MAGLEV, &sel) == CN2_NOT_FOUND);
+    CHECK(cn2_cluster_selector(c, "\xff", 1, web, strlen(web), 6, 8888, CN2_LB_MAGLEV, &sel) == CN2_INVALID_UTF8);
+    CHECK(sel == NULL);
+
     /* A partly bad set: the good objects are applied, the bad one reported. */
     CHECK(apply(c,
                 "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra-1}\n---\n"

@@ -19,6 +19,8 @@
 //! equal next hops share one id (a service's ClusterIP and external address,
 //! two services over the same pods, two single-member services on the same
 //! remote node), and ids count from 1 in order of first use.
+//! [`NodeNextHopIds`](super::route_ids::NodeNextHopIds) keeps ids across
+//! successive plans instead.
 //!
 //! # Cost
 //!

@@ -116,10 +116,13 @@ pub fn node_routes(
         .enumerate()
         .map(|(i, v)| (&**v, i as u32))
         .collect();
-    // Per node, reset after each: the next hop of each set with a local
-    // member (key, next hop), and the id of each next-hop key.
-    let mut local: Vec<Option<(u32, NextHop)>> = vec![None; p.sets.len()];
-    let mut local_keys: FxHashMap<Vec<PathKey>, u32> = FxHashMap::default();
+    // Per node, reset after each: the key of the next hop of each set with
+    // a local member, those next hops by key (from `p.remote_keys` on), the
+    // paths of those sets one after the other, and the id of each key.
+    let mut local: Vec<Option<u32>> = vec![None; p.sets.len()];
+    let mut local_hops: Vec<NextHop> = Vec::new();
+    let mut paths: Vec<PathKey> = Vec::new();
+    let mut spans: Vec<(u32, usize, usize)> = Vec::new();
     let mut ids: Vec<u32> = Vec::new();
     let mut out = Vec::with_capacity(nodes.len());
     for (n, node) in nodes.iter().enumerate() {
@@ -129,26 +132,35 @@ pub fn node_routes(
                 in_vrf[r as usize] = true;
             }
         }
+        paths.clear();
+        spans.clear();
         for &s in &p.local_sets[n] {
-            let paths: Vec<PathKey> = p.sets[s as usize]
-                .members
-                .iter()
-                .filter_map(|m| {
-                    let at = m.node?;
-                    if at as usize == n {
-                        Some(interface_path(m.interface))
-                    } else {
-                        Some(tunnel_path(p.node_fabric[at as usize]?))
-                    }
-                })
-                .collect();
-            let nh = next_hop_of(&paths, &p).expect("a local member is a path");
-            let next = p.remote_keys + local_keys.len() as u32;
-            let key = *local_keys.entry(paths).or_insert(next);
-            local[s as usize] = Some((key, nh));
+            let start = paths.len();
+            paths.extend(p.sets[s as usize].members.iter().filter_map(|m| {
+                let at = m.node?;
+                if at as usize == n {
+                    Some(interface_path(m.interface))
+                } else {
+                    Some(tunnel_path(p.node_fabric[at as usize]?))
+                }
+            }));
+            spans.push((s, start, paths.len()));
+        }
+        // Sets with equal paths from here share one next hop.
+        local_hops.clear();
+        let mut keys: FxHashMap<&[PathKey], u32> = FxHashMap::default();
+        keys.reserve(spans.len());
+        for &(s, start, end) in &spans {
+            let own = &paths[start..end];
+            let next = p.remote_keys + local_hops.len() as u32;
+            let key = *keys.entry(own).or_insert_with(|| {
+                local_hops.push(next_hop_of(own, &p).expect("a local member is a path"));
+                next
+            });
+            local[s as usize] = Some(key);
         }
         ids.clear();
-        ids.resize((p.remote_keys as usize) + local_keys.len(), 0);
+        ids.resize(p.remote_keys as usize + local_hops.len(), 0);
         let mut next_id = 0;
         let mut last: Option<(u32, u32)> = None;
         let mut routes: Vec<Route> = Vec::with_capacity(p.candidates.len());
@@ -156,14 +168,18 @@ pub fn node_routes(
             if last == Some((c.vrf, c.prefix)) {
                 continue; // a FloatingIP of the same address came first
             }
-            let is_local = local[c.set as usize].as_ref();
+            let is_local =
+                local[c.set as usize].map(|k| (k, &local_hops[(k - p.remote_keys) as usize]));
             let nh = match c.scope {
                 Scope::MemberNodes => is_local,
                 Scope::NodesInVrf if !in_vrf[c.vrf as usize] => continue,
-                _ => is_local.or(p.sets[c.set as usize].remote.as_ref()),
+                _ => is_local.or_else(|| {
+                    let (k, nh) = p.sets[c.set as usize].remote.as_ref()?;
+                    Some((*k, nh))
+                }),
             };
             let Some((key, nh)) = nh else { continue };
-            let id = &mut ids[*key as usize];
+            let id = &mut ids[key as usize];
             if *id == 0 {
                 next_id += 1;
                 *id = next_id;
@@ -181,7 +197,6 @@ pub fn node_routes(
         for &s in &p.local_sets[n] {
             local[s as usize] = None;
         }
-        local_keys.clear();
         out.push(NodeRoutes {
             name: node.name.to_string(),
             routes,

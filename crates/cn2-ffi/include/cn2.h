@@ -230,6 +230,7 @@ cn2_result cn2_cluster_delete(cn2_cluster *cluster, const char *manifests, size_
 // Writes the plan as JSON (the contract of `cn2ctl plan -o json`) to a new
 // NUL-terminated string at `*out` with its length (without the NUL) at
 // `*out_len`. Free the string with [`cn2_string_free`](crate::cn2_string_free).
+// Next-hop ids are kept from the handle's previous plan.
 //
 // # Safety
 // `cluster` must be a live handle; `out` and `out_len` must be writable.

@@ -2,7 +2,10 @@
 //!
 //! Objects are applied and deleted as manifest text (YAML or JSON, several
 //! documents, `kind: List`); the plan is read as JSON, the same bytes
-//! `cn2ctl plan -o json` prints for the same objects. A bad object is
+//! `cn2ctl plan -o json` prints for the same objects — except that a
+//! handle keeps next-hop ids from one plan to the next (a route keeps its
+//! next hop's id while other routes come and go), so after earlier plans
+//! ids may differ from a fresh numbering. A bad object is
 //! rejected alone and the rest applied; the handle's last error names every
 //! rejected object with its document index and field. Allocations persist
 //! for the life of the handle, so a service keeps its addresses across
@@ -163,6 +166,7 @@ pub unsafe extern "C" fn cn2_cluster_delete(
 /// Writes the plan as JSON (the contract of `cn2ctl plan -o json`) to a new
 /// NUL-terminated string at `*out` with its length (without the NUL) at
 /// `*out_len`. Free the string with [`cn2_string_free`](crate::cn2_string_free).
+/// Next-hop ids are kept from the handle's previous plan.
 ///
 /// # Safety
 /// `cluster` must be a live handle; `out` and `out_len` must be writable.

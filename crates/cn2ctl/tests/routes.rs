@@ -124,3 +124,45 @@ fn routes_are_sorted_and_stable() {
             .any(|r| r["vrf"] == "my-lb/pod-subnet" && r["prefix"] == "10.96.200.1/32")
     );
 }
+
+#[test]
+fn next_hop_ids_follow_route_order_and_next_hop_identity() {
+    let plan = plan_json(&["examples/book"]);
+    for n in plan["nodes"].as_array().unwrap() {
+        // Ids count from 1 in order of first use; equal next hops share one.
+        let mut seen: Vec<Value> = Vec::new();
+        for r in n["routes"].as_array().unwrap() {
+            let nh = without_id(&r["nexthop"]);
+            let expected = match seen.iter().position(|s| *s == nh) {
+                Some(i) => i + 1,
+                None => {
+                    seen.push(nh);
+                    seen.len()
+                }
+            };
+            assert_eq!(
+                r["nexthop"]["id"], expected,
+                "{} {}",
+                n["name"], r["prefix"]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_readme_route_example_is_the_plan_s() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let after = readme
+        .split_once("the book scenario's `cent222`:\n\n```json\n")
+        .expect("the README shows a route of cent222")
+        .1;
+    let example: Value = serde_json::from_str(after.split_once("```").unwrap().0).unwrap();
+    let plan = plan_json(&["examples/book"]);
+    let shown = route(
+        &plan,
+        "cent222",
+        example["vrf"].as_str().unwrap(),
+        example["prefix"].as_str().unwrap(),
+    );
+    assert_eq!(example["nexthop"], *shown);
+}

@@ -8,7 +8,8 @@
 //! the [`Diff`] of loadbalancers, listeners, pools, members, InstanceIPs and
 //! FloatingIPs created, changed and deleted. [`Cluster::plan`] puts the
 //! whole plan together, the same as [`crate::plan::plan`] gives for the same
-//! objects in the same order.
+//! objects in the same order, except that next-hop ids stay with their next
+//! hops from one [`Cluster::plan`] to the next.
 //!
 //! # Cost of a change
 //!
@@ -47,6 +48,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
+use crate::ecmp::NodeNextHopIds;
 use crate::ipam::{Allocator, IpamError, MemoryStore, Store};
 use crate::lb::endpoints::{endpoints_backends, slice_backends};
 use crate::lb::{BackendIndex, Diff, InterfaceIndex, ServiceObjects, diff_service};
@@ -192,6 +194,8 @@ pub struct Cluster<S: Store = MemoryStore> {
     /// Services whose decision is [`unsettled`] or not made yet, by
     /// manifest order.
     unsettled: BTreeMap<u64, SvcId>,
+    /// Next-hop ids of the last plan, kept for the next.
+    next_hop_ids: NodeNextHopIds,
 }
 
 /// Service changes of one call, for the address decisions.
@@ -237,6 +241,7 @@ impl<S: Store> Cluster<S> {
             services: HashMap::default(),
             service_order: BTreeMap::new(),
             unsettled: BTreeMap::new(),
+            next_hop_ids: NodeNextHopIds::new(),
         }
     }
 
@@ -460,7 +465,12 @@ impl<S: Store> Cluster<S> {
     /// The plan of the objects held: every service, every node's routes and
     /// the announcements (computing routes and announcements costs
     /// O(cluster); changes do not).
-    pub fn plan(&self) -> Plan {
+    ///
+    /// Next-hop ids are kept from the previous plan ([`NodeNextHopIds`]): a
+    /// route keeps its next hop's id while that next hop is in use, when
+    /// other routes come and go. The first plan numbers them as
+    /// [`crate::plan::plan`] does.
+    pub fn plan(&mut self) -> Plan {
         // A service is undecided only if the allocator's store failed in
         // the call that added it; it is decided by the next change.
         let results = self
@@ -475,7 +485,9 @@ impl<S: Store> Cluster<S> {
                 })
             })
             .collect();
-        assemble(&self.inv, &self.interfaces, results, Vec::new())
+        let mut plan = assemble(&self.inv, &self.interfaces, results, Vec::new());
+        self.next_hop_ids.renumber(&mut plan.nodes);
+        plan
     }
 
     /// Updates the indexes for a pod or endpoint object whose previous

@@ -333,6 +333,82 @@ fn the_book_example_plans_as_a_whole_plan_does() {
     assert_eq!(c.plan(), whole);
 }
 
+/// `(prefix, next-hop id)` of a node's routes in a VRF.
+fn next_hop_ids<'a>(p: &'a Plan, node: &str, vrf: &str) -> Vec<(&'a str, u32)> {
+    p.nodes
+        .iter()
+        .find(|n| n.name == node)
+        .unwrap()
+        .routes
+        .iter()
+        .filter(|r| &*r.vrf == vrf)
+        .map(|r| (&*r.prefix, r.nexthop.id))
+        .collect()
+}
+
+#[test]
+fn routes_keep_their_next_hop_ids_from_plan_to_plan() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/book/services.yaml"
+    ))
+    .unwrap();
+    let mut c = Cluster::new();
+    apply(&mut c, &text);
+    let pods = "contrail/pod-network";
+    let first = c.plan();
+    assert_eq!(
+        next_hop_ids(&first, "cent222", pods),
+        [
+            ("10.96.100.10/32", 1),
+            ("10.96.100.11/32", 2),
+            ("10.96.100.12/32", 1)
+        ]
+    );
+    // A service over webserver-2 alone, whose route sorts first: a tunnel
+    // to cent333 from cent222, a next hop of its own.
+    let extra = "apiVersion: v1\nkind: Service\nmetadata: {name: extra, namespace: ns-user-1, uid: extra-uid}\nspec: {type: ClusterIP, clusterIP: 10.96.100.1, ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {name: extra, namespace: ns-user-1}\nsubsets:\n  - addresses: [{ip: 10.47.255.237, nodeName: cent333, targetRef: {kind: Pod, namespace: ns-user-1, name: webserver-2}}]\n    ports: [{port: 80}]\n";
+    apply(&mut c, extra);
+    let second = c.plan();
+    assert_eq!(
+        next_hop_ids(&second, "cent222", pods),
+        [
+            ("10.96.100.1/32", 3),
+            ("10.96.100.10/32", 1),
+            ("10.96.100.11/32", 2),
+            ("10.96.100.12/32", 1)
+        ]
+    );
+    // A whole plan numbers in route order instead.
+    let manifests = Manifests {
+        documents: c.documents().into_iter().cloned().collect(),
+        warnings: Vec::new(),
+    };
+    let whole = plan(
+        &Inventory::resolve(&manifests).unwrap(),
+        &mut Allocator::in_memory(),
+    )
+    .unwrap();
+    assert_eq!(
+        next_hop_ids(&whole, "cent222", pods)[0],
+        ("10.96.100.1/32", 1)
+    );
+    // The multi-port service goes: its id is released, the others stay.
+    c.delete(&[("Service", "ns-user-1/service-web-clusterip-mp".into())])
+        .unwrap();
+    let third = c.plan();
+    assert_eq!(
+        next_hop_ids(&third, "cent222", pods),
+        [
+            ("10.96.100.1/32", 3),
+            ("10.96.100.10/32", 1),
+            ("10.96.100.12/32", 1)
+        ]
+    );
+    // A plan without changes keeps every id.
+    assert_eq!(c.plan(), third);
+}
+
 #[test]
 fn replacing_the_whole_set_diffs_two_manifest_sets() {
     let mut c = Cluster::new();

@@ -7,15 +7,18 @@
 //! * [`select`] — member selection: the vRouter's slot-stable scheme and
 //!   Maglev, behind one [`Selector`];
 //! * [`routes`] — each node's VRF tables: a route per FloatingIP address to
-//!   an interface, a tunnel or a composite next hop.
+//!   an interface, a tunnel or a composite next hop;
+//! * [`route_ids`] — next-hop ids kept from one plan to the next.
 
 pub mod hash;
 pub mod nexthop;
+pub mod route_ids;
 pub mod routes;
 pub mod select;
 
 pub use hash::{FiveTuple, flow_hash};
 pub use nexthop::{Encap, NextHop, NextHopIds};
+pub use route_ids::NodeNextHopIds;
 pub use select::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Maglev, Selector, Slots};
 
 /// Errors of member selection.

@@ -182,6 +182,19 @@ impl NextHopIds {
         Some(id)
     }
 
+    /// Releases the ids of the next hops for which `keep(next hop, id)` is
+    /// false.
+    pub fn release_unless(&mut self, mut keep: impl FnMut(&NextHop, u32) -> bool) {
+        let free = &mut self.free;
+        self.ids.retain(|nh, id| {
+            let kept = keep(nh, *id);
+            if !kept {
+                free.insert(*id);
+            }
+            kept
+        });
+    }
+
     /// The number of next hops with an id.
     pub fn len(&self) -> usize {
         self.ids.len()

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap as HashMap;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 
 use crate::model::{EndpointSlice, Endpoints, Inventory, ObjectRef, Pod, Protocol};
 
@@ -31,10 +31,11 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub struct PodInterface {
     /// `namespace/name` of the pod.
     pub pod: String,
-    /// Interface name inside the pod (`eth0`, `net1`, ...).
-    pub interface: String,
-    /// The pod's node.
-    pub node: String,
+    /// Interface name inside the pod (`eth0`, `net1`, ...), shared by the
+    /// interfaces of that name.
+    pub interface: Arc<str>,
+    /// The pod's node, shared by the interfaces on it.
+    pub node: Arc<str>,
     /// The secondary network (`namespace/nad` from network-status), or
     /// `None` for the pod's primary (pod-network) interface.
     pub network: Option<String>,
@@ -65,22 +66,80 @@ struct Claim {
 /// **first** pod holding it on a secondary interface.
 #[derive(Debug, Clone, Default)]
 pub struct InterfaceIndex {
-    claims: HashMap<IpAddr, Vec<Claim>>,
+    claims: HashMap<IpAddr, Claims>,
+    names: Names,
+}
+
+/// Node and interface names, one copy of each for every interface.
+#[derive(Debug, Clone, Default)]
+struct Names(FxHashSet<Arc<str>>);
+
+impl Names {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.0.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.0.insert(n.clone());
+        n
+    }
+}
+
+/// The claims on one address in manifest order: almost always one, kept
+/// without a list of its own.
+#[derive(Debug, Clone)]
+enum Claims {
+    One(Claim),
+    Many(Vec<Claim>),
+}
+
+impl Claims {
+    fn as_slice(&self) -> &[Claim] {
+        match self {
+            Claims::One(c) => std::slice::from_ref(c),
+            Claims::Many(list) => list,
+        }
+    }
+
+    /// Adds `claim` after the claims of lower or equal order.
+    fn insert(&mut self, claim: Claim) {
+        if let Claims::One(first) = self {
+            let first = first.clone();
+            *self = Claims::Many(vec![first]);
+        }
+        let Claims::Many(list) = self else {
+            unreachable!("a list since above")
+        };
+        let at = list.partition_point(|c| c.order <= claim.order);
+        list.insert(at, claim);
+    }
+
+    /// Removes the claims of the pod at `order`; whether any are left.
+    fn remove(&mut self, order: u64) -> bool {
+        match self {
+            Claims::One(c) => c.order != order,
+            Claims::Many(list) => {
+                list.retain(|c| c.order != order);
+                !list.is_empty()
+            }
+        }
+    }
 }
 
 /// The interfaces of one pod with their addresses: `(ip, primary, interface)`.
-fn pod_interfaces(pod: &Pod) -> Vec<(IpAddr, bool, Arc<PodInterface>)> {
+fn pod_interfaces(pod: &Pod, names: &mut Names) -> Vec<(IpAddr, bool, Arc<PodInterface>)> {
     let m = &pod.metadata;
     let status = pod.network_status().unwrap_or_default();
     let primary = status
         .iter()
         .find(|s| s.default && !s.interface.is_empty())
         .map_or("eth0", |s| s.interface.as_str());
-    let iface = |name: &str, network: Option<String>| {
+    let node = names.get(&pod.spec.node_name);
+    let mut iface = |name: &str, network: Option<String>| {
         Arc::new(PodInterface {
             pod: format!("{}/{}", m.namespace, m.name),
-            interface: name.to_string(),
-            node: pod.spec.node_name.clone(),
+            interface: names.get(name),
+            node: node.clone(),
             network,
         })
     };
@@ -109,19 +168,20 @@ impl InterfaceIndex {
     /// Adds the interfaces of `pod`, which stands at position `order` in
     /// manifest order; returns the addresses it claims.
     pub fn add_pod(&mut self, order: u64, pod: &Pod) -> Vec<IpAddr> {
-        let ifaces = pod_interfaces(pod);
+        let ifaces = pod_interfaces(pod, &mut self.names);
         let mut ips = Vec::with_capacity(ifaces.len());
         for (ip, primary, interface) in ifaces {
-            let list = self.claims.entry(ip).or_default();
-            let at = list.partition_point(|c| c.order <= order);
-            list.insert(
-                at,
-                Claim {
-                    order,
-                    primary,
-                    interface,
-                },
-            );
+            let claim = Claim {
+                order,
+                primary,
+                interface,
+            };
+            match self.claims.entry(ip) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().insert(claim),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(Claims::One(claim));
+                }
+            }
             ips.push(ip);
         }
         ips
@@ -131,12 +191,11 @@ impl InterfaceIndex {
     /// [`InterfaceIndex::add_pod`]); returns the addresses it claimed.
     pub fn remove_pod(&mut self, order: u64, pod: &Pod) -> Vec<IpAddr> {
         let mut ips = Vec::new();
-        for (ip, _, _) in pod_interfaces(pod) {
-            if let Some(list) = self.claims.get_mut(&ip) {
-                list.retain(|c| c.order != order);
-                if list.is_empty() {
-                    self.claims.remove(&ip);
-                }
+        for (ip, _, _) in pod_interfaces(pod, &mut self.names) {
+            if let Some(claims) = self.claims.get_mut(&ip)
+                && !claims.remove(order)
+            {
+                self.claims.remove(&ip);
             }
             ips.push(ip);
         }
@@ -145,7 +204,7 @@ impl InterfaceIndex {
 
     /// The interface owning `ip`, if any.
     pub fn get(&self, ip: &IpAddr) -> Option<&PodInterface> {
-        Self::owner(self.claims.get(ip)?)
+        Self::owner(self.claims.get(ip)?.as_slice())
     }
 
     fn owner(list: &[Claim]) -> Option<&PodInterface> {
@@ -160,7 +219,7 @@ impl InterfaceIndex {
     pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &PodInterface)> {
         self.claims
             .iter()
-            .filter_map(|(ip, list)| Some((ip, Self::owner(list)?)))
+            .filter_map(|(ip, claims)| Some((ip, Self::owner(claims.as_slice())?)))
     }
 
     /// The number of addresses with an owner.

@@ -211,7 +211,7 @@ pub fn build(
             let node = b
                 .node
                 .clone()
-                .or_else(|| iface.map(|i| i.node.clone()).filter(|n| !n.is_empty()));
+                .or_else(|| iface.map(|i| i.node.to_string()).filter(|n| !n.is_empty()));
             let pod = iface.map(|i| i.pod.clone()).or_else(|| {
                 b.target.as_ref().filter(|t| t.kind == "Pod").map(|t| {
                     format!(
@@ -236,7 +236,7 @@ pub fn build(
                 port,
                 node,
                 pod,
-                interface: iface.map(|i| i.interface.clone()),
+                interface: iface.map(|i| i.interface.to_string()),
                 network: iface.and_then(|i| i.network.clone()),
             });
         }

@@ -494,10 +494,7 @@ fn routes_of(
     let mut secondary: HashMap<&str, BTreeSet<String>> = HashMap::new();
     for (_, i) in interfaces.iter() {
         if let Some(net) = &i.network {
-            secondary
-                .entry(i.node.as_str())
-                .or_default()
-                .insert(net.clone());
+            secondary.entry(&*i.node).or_default().insert(net.clone());
         }
     }
     let nodes: Vec<RouteNode> = inv

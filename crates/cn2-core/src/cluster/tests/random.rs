@@ -256,6 +256,38 @@ fn normalised(plan: &Plan) -> Value {
     v
 }
 
+/// The plan with every next-hop id 0.
+fn without_next_hop_ids(mut p: Plan) -> Plan {
+    for r in p.nodes.iter_mut().flat_map(|n| &mut n.routes) {
+        r.nexthop.id = 0;
+    }
+    p
+}
+
+/// Within each node, one id per distinct next hop, and ids from 1.
+fn assert_ids_name_next_hops(p: &Plan) {
+    for n in &p.nodes {
+        let mut by_id: BTreeMap<u32, &crate::ecmp::NextHop> = BTreeMap::new();
+        let mut by_hop: HashMap<&crate::ecmp::NextHop, u32> = HashMap::default();
+        for r in &n.routes {
+            let (id, nh) = (r.nexthop.id, &r.nexthop.next_hop);
+            assert!(id >= 1, "{}: id 0", n.name);
+            assert_eq!(
+                *by_id.entry(id).or_insert(nh),
+                nh,
+                "{}: id {id} names two next hops",
+                n.name
+            );
+            assert_eq!(
+                *by_hop.entry(nh).or_insert(id),
+                id,
+                "{}: a next hop with two ids",
+                n.name
+            );
+        }
+    }
+}
+
 /// The diff between the load-balancer objects of two plans.
 fn plan_diff(old: &Plan, new: &Plan) -> crate::lb::Diff {
     let objects = |p: &Plan| -> BTreeMap<String, crate::lb::ServiceObjects> {
@@ -422,7 +454,10 @@ proptest! {
             let snapshot = SharedStore(std::rc::Rc::new(std::cell::RefCell::new(store.0.borrow().clone())));
             let mut alloc = Allocator::with_store(snapshot).unwrap();
             let whole = plan(&Inventory::resolve(&manifests).unwrap(), &mut alloc).unwrap();
-            prop_assert_eq!(c.plan(), whole);
+            // Next-hop ids are kept from plan to plan: equal up to them.
+            let incremental = c.plan();
+            assert_ids_name_next_hops(&incremental);
+            prop_assert_eq!(without_next_hop_ids(incremental), without_next_hop_ids(whole));
         }
     }
 }

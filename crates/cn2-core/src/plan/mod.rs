@@ -538,7 +538,7 @@ fn routes_of(
         || format!("{}/pod-network", inv.control_namespace()),
         |n| n.id.clone(),
     );
-    node_routes(&nodes, &fips, &pod_network)
+    node_routes(&nodes, &fips, &pod_network, inv.encapsulation)
 }
 
 /// Announcements of every service's external addresses, sorted, and the

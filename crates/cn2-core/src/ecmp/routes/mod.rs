@@ -103,13 +103,15 @@ pub struct RouteNode<'a> {
 }
 
 /// Computes every node's routes for the FloatingIPs; `pod_network` is the
-/// VRF of primary interfaces.
+/// VRF of primary interfaces, `encap` the encapsulation of tunnels to other
+/// nodes.
 pub fn node_routes(
     nodes: &[RouteNode<'_>],
     fips: &[FloatingRoute<'_>],
     pod_network: &str,
+    encap: Encap,
 ) -> Vec<NodeRoutes> {
-    let p = prepare(nodes, fips, pod_network);
+    let p = prepare(nodes, fips, pod_network, encap);
     let vrf_rank: FxHashMap<&str, u32> = p
         .vrfs
         .iter()

@@ -118,6 +118,8 @@ pub(super) struct Prepared {
     pub(super) prefixes: Vec<Arc<str>>,
     pub(super) interfaces: Vec<Arc<str>>,
     pub(super) fabrics: Vec<IpAddr>,
+    /// The encapsulation of tunnel next hops.
+    pub(super) encap: Encap,
     /// The fabric index of each node.
     pub(super) node_fabric: Vec<Option<u32>>,
     pub(super) sets: Vec<MemberSet>,
@@ -138,7 +140,7 @@ pub(super) fn next_hop_of(paths: &[PathKey], p: &Prepared) -> Option<NextHop> {
             }
         } else {
             NextHop::Tunnel {
-                encap: Encap::MplsOverUdp,
+                encap: p.encap,
                 dst: p.fabrics[i],
             }
         }
@@ -156,6 +158,7 @@ pub(super) fn prepare(
     nodes: &[RouteNode<'_>],
     fips: &[FloatingRoute<'_>],
     pod_network: &str,
+    encap: Encap,
 ) -> Prepared {
     let mut node_index: FxHashMap<&str, u32> = FxHashMap::default();
     for (i, n) in nodes.iter().enumerate() {
@@ -283,6 +286,7 @@ pub(super) fn prepare(
         prefixes: prefix_names.iter().map(|p| Arc::from(*p)).collect(),
         interfaces: interfaces.names,
         fabrics,
+        encap,
         node_fabric,
         sets: Vec::new(),
         remote_keys: 0,

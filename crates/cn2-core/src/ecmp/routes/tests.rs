@@ -150,7 +150,7 @@ fn equal_next_hops_share_an_id_in_order_of_first_use() {
         service_fip([10, 96, 0, 11], &[&c]),
         service_fip([10, 96, 0, 12], &[&a, &b]),
     ];
-    let tables = node_routes(&nodes, &fips, POD);
+    let tables = node_routes(&nodes, &fips, POD, Encap::default());
     assert_eq!(tables, reference(&nodes, &fips, POD));
     let ids = |n: usize| -> Vec<(&str, u32)> {
         tables[n]
@@ -194,7 +194,7 @@ fn external_addresses_are_routed_on_member_nodes_only() {
         in_service_network: false,
         members: vec![&a],
     }];
-    let tables = node_routes(&nodes, &fips, POD);
+    let tables = node_routes(&nodes, &fips, POD, Encap::default());
     assert_eq!(tables, reference(&nodes, &fips, POD));
     assert_eq!(tables[0].routes.len(), 1);
     assert_eq!(&*tables[0].routes[0].vrf, "ns/public");
@@ -258,6 +258,6 @@ proptest! {
                 }
             })
             .collect();
-        prop_assert_eq!(node_routes(&nodes, &routes, POD), reference(&nodes, &routes, POD));
+        prop_assert_eq!(node_routes(&nodes, &routes, POD, Encap::default()), reference(&nodes, &routes, POD));
     }
 }

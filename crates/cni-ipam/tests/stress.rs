@@ -147,7 +147,7 @@ fn sigkill_during_add_never_gives_an_address_two_owners() {
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let name = e.file_name().into_string().unwrap();
         let known = name == "lock"
-            || name.starts_with("last.")
+            || name == "journal"
             || name.starts_with("owner:")
             || held.contains_key(&name);
         assert!(known, "debris left: {name}");

@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::Range;
 use cn2_core::ipam::Cidr;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, symlink};
 
 fn set(subnet: &str) -> RangeSet {
     let subnet: Cidr = subnet.parse().unwrap();
@@ -23,6 +23,15 @@ fn set(subnet: &str) -> RangeSet {
 
 fn owner(i: usize) -> Owner {
     Owner::new(&format!("c{i}"), "eth0").unwrap()
+}
+
+/// A temporary directory on a tmpfs when there is one: these tests are about
+/// logic, not the disk.
+fn scratch() -> tempfile::TempDir {
+    match Path::new("/dev/shm").is_dir() {
+        true => tempfile::tempdir_in("/dev/shm").unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    }
 }
 
 fn open(dir: &Path) -> NetworkStore {
@@ -163,7 +172,7 @@ fn modes_are_private() {
             files += 1;
         }
     }
-    assert_eq!(files, 2); // lock and last.0
+    assert_eq!(files, 2); // lock and journal
     drop(s);
     assert_eq!(
         fs::metadata(data.join("net")).unwrap().mode() & 0o777,
@@ -171,3 +180,5 @@ fn modes_are_private() {
     );
     assert_eq!(fs::metadata(&data).unwrap().mode() & 0o777, 0o700);
 }
+
+mod recovery;

@@ -90,7 +90,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -552,9 +552,39 @@ impl NetworkStore {
             .ok()
     }
 
+    /// The directory's modification time, in nanoseconds: it changes when
+    /// any name is added or removed.
+    fn dir_mtime(&self) -> Result<i128, StoreError> {
+        let m = self
+            .dir
+            .handle()
+            .metadata()
+            .map_err(io("stat", self.dir.path()))?;
+        Ok(i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()))
+    }
+
+    /// The note that set `idx` (configured as `set`) is exhausted, if it
+    /// was found so with nothing changed since.
+    fn known_full(&self, idx: usize, config: u64) -> Result<bool, StoreError> {
+        let Some(full) = self.state.full.iter().find(|f| f.set == idx) else {
+            return Ok(false);
+        };
+        Ok(full.config == config
+            && full.tail == self.state.tail
+            && full.mtime == self.dir_mtime()?)
+    }
+
     /// The next free address of `set` after the last one handed out,
-    /// wrapping around; `Exhausted` after one full turn.
+    /// wrapping around; `Exhausted` after one full turn. A set found
+    /// exhausted is noted in the lock file, and until something changes,
+    /// the next ADD's answer is the same without the turn.
     fn probe(&mut self, idx: usize, set: &RangeSet) -> Result<IpAddr, StoreError> {
+        let config = config_hash(set);
+        if self.known_full(idx, config)? {
+            return Err(StoreError::Exhausted {
+                set: set.describe(),
+            });
+        }
         let fam = set.family();
         // Position: (range index, number); start after the hint when it is
         // in the set, else before the first address.
@@ -592,6 +622,15 @@ impl NetworkStore {
             }
             left -= 1;
         }
+        let full = state::Full {
+            set: idx,
+            config,
+            tail: self.state.tail,
+            mtime: self.dir_mtime()?,
+        };
+        self.state.full.retain(|f| f.set != idx);
+        self.state.full.push(full);
+        self.save_state()?;
         Err(StoreError::Exhausted {
             set: set.describe(),
         })
@@ -715,6 +754,16 @@ impl NetworkStore {
         }
         Ok(used)
     }
+}
+
+/// A hash (FNV-1a) of a range set's configuration: its ranges, windows and
+/// gateways.
+fn config_hash(set: &RangeSet) -> u64 {
+    format!("{:?}", set.ranges)
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 impl Drop for NetworkStore {

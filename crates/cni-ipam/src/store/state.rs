@@ -6,7 +6,8 @@
 //! reads. After a reboot it is not trusted (it names the previous boot), and
 //! the journal is scanned instead. The last addresses handed out only order
 //! the search for a free one, so they are kept across a reboot when they can
-//! be read.
+//! be read. The note that a range set was found exhausted stands only while
+//! nothing has changed since, and not across a reboot.
 
 use std::fs::File;
 use std::net::IpAddr;
@@ -30,6 +31,37 @@ pub struct State {
     pub checkpoint: u64,
     /// The last address handed out, per range set.
     pub hints: Vec<Option<IpAddr>>,
+    /// Range sets found exhausted, and when.
+    pub full: Vec<Full>,
+}
+
+/// A range set found without a free address, with what would change if an
+/// address were freed since: the last record applied (any change through the
+/// store) and the directory's modification time (any name added or removed,
+/// by anyone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full {
+    /// The range set's index.
+    pub set: usize,
+    /// A hash of the range set's configuration.
+    pub config: u64,
+    /// The last record applied then.
+    pub tail: u64,
+    /// The directory's modification time then, in nanoseconds.
+    pub mtime: i128,
+}
+
+impl Full {
+    fn parse(text: &str) -> Option<Full> {
+        let mut it = text.split(':');
+        let full = Full {
+            set: it.next()?.parse().ok()?,
+            config: u64::from_str_radix(it.next()?, 16).ok()?,
+            tail: it.next()?.parse().ok()?,
+            mtime: it.next()?.parse().ok()?,
+        };
+        it.next().is_none().then_some(full)
+    }
 }
 
 /// This boot's identity, `None` if the kernel does not tell.
@@ -75,11 +107,18 @@ impl State {
             .filter(|h| !h.is_empty())
             .map(|h| h.parse().ok())
             .collect();
+        let full = lines
+            .next()
+            .unwrap_or("")
+            .split(' ')
+            .filter_map(Full::parse)
+            .collect();
         Some(State {
             boot,
             tail,
             checkpoint,
             hints,
+            full,
         })
     }
 
@@ -90,12 +129,18 @@ impl State {
             .iter()
             .map(|h| h.map_or_else(|| "-".to_string(), |a| a.to_string()))
             .collect();
+        let full: Vec<String> = self
+            .full
+            .iter()
+            .map(|f| format!("{}:{:x}:{}:{}", f.set, f.config, f.tail, f.mtime))
+            .collect();
         let mut text = format!(
-            "{MAGIC}\n{}\n{} {}\n{}\n",
+            "{MAGIC}\n{}\n{} {}\n{}\n{}\n",
             self.boot.as_deref().unwrap_or("-"),
             self.tail,
             self.checkpoint,
-            hints.join(" ")
+            hints.join(" "),
+            full.join(" ")
         )
         .into_bytes();
         if text.len() < PADDED {
@@ -135,6 +180,12 @@ mod tests {
             tail: 300,
             checkpoint: 256,
             hints: vec![Some("10.0.0.9".parse().unwrap()), None],
+            full: vec![Full {
+                set: 1,
+                config: 0xdead_beef_0102,
+                tail: 299,
+                mtime: 1_764_590_000_123_456_789,
+            }],
         };
         s.write(&f).unwrap();
         assert_eq!(State::read(&f), Some(s.clone()));

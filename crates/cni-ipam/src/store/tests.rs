@@ -182,3 +182,53 @@ fn modes_are_private() {
 }
 
 mod recovery;
+
+#[test]
+fn an_exhausted_set_is_noted_until_something_changes() {
+    let tmp = scratch();
+    let dir = tmp.path().join("net");
+    let sets = [set("10.0.0.0/29")];
+    let exhausted = |s: &mut NetworkStore, i| {
+        matches!(
+            s.add(&owner(i), &sets, &[]),
+            Err(StoreError::Exhausted { .. })
+        )
+    };
+    let mut s = open(tmp.path());
+    for i in 1..5 {
+        s.add(&owner(i), &sets, &[]).unwrap();
+    }
+    // host-local's reservation of the fifth address.
+    fs::write(dir.join("10.0.0.6"), "abc\r\neth0").unwrap();
+    assert!(s.state.full.is_empty());
+    assert!(exhausted(&mut s, 9));
+    assert_eq!(s.state.full.len(), 1);
+    let note = s.state.full[0];
+    s.close().unwrap();
+    // The note is kept and answers the next ADD.
+    let mut s = open(tmp.path());
+    assert_eq!(s.state.full, [note]);
+    assert!(exhausted(&mut s, 9));
+    // Another configuration of the set is not covered by it.
+    let wider = [set("10.0.0.0/28")];
+    assert_eq!(
+        s.add(&owner(9), &wider, &[]).unwrap()[0].to_string(),
+        "10.0.0.7"
+    );
+    s.release(&owner(9)).unwrap();
+    // A release through the store voids it.
+    assert!(exhausted(&mut s, 9));
+    s.release(&owner(2)).unwrap();
+    assert_eq!(
+        s.add(&owner(9), &sets, &[]).unwrap()[0].to_string(),
+        "10.0.0.3"
+    );
+    // So does a name removed by someone else (the directory's mtime).
+    assert!(exhausted(&mut s, 10));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    fs::remove_file(dir.join("10.0.0.6")).unwrap();
+    assert_eq!(
+        s.add(&owner(10), &sets, &[]).unwrap()[0].to_string(),
+        "10.0.0.6"
+    );
+}

@@ -1,17 +1,25 @@
 //! How a change is made: the record into the journal first (the commit
-//! point), then the links; and how what a crash interrupted is completed
+//! point), then the index; and how what a crash interrupted is completed
 //! (same boot) or replayed (after a reboot). See the parent module's
 //! documentation for the argument.
 
 use std::net::IpAddr;
 
-use super::journal::{Checkpoint, JournalError, Record, SLOTS};
-use super::{NetworkStore, Owner, PENDING, StoreError, join_ips, parse_ips};
+use super::journal::{Checkpoint, Record, SLOTS};
+use super::table::{self, TableError};
+use super::{NetworkStore, Owner, StoreError, join_ips, parse_ips};
+
+/// The index entries a record makes: the owner's, and each address's.
+fn index_entries(owner_link: &str, ips: &[IpAddr]) -> Vec<(String, String)> {
+    let mut out = vec![(owner_link.to_string(), join_ips(ips))];
+    out.extend(ips.iter().map(|a| (a.to_string(), owner_link.to_string())));
+    out
+}
 
 impl NetworkStore {
     /// Makes the owner whose link is `owner_link` hold exactly `ips`
     /// (nothing, if empty): the record is written to the journal, then
-    /// applied to the links, then the lock file names it as applied (with
+    /// applied to the index, then the lock file names it as applied (with
     /// the hints). Durable once the journal is synced (at close).
     pub(super) fn commit(&mut self, owner_link: &str, ips: &[IpAddr]) -> Result<(), StoreError> {
         let seq = self.state.tail + 1;
@@ -24,31 +32,29 @@ impl NetworkStore {
             owner: owner_link.to_string(),
             ips: ips.to_vec(),
         };
-        match self.journal.write(&record) {
-            Ok(()) => {}
-            Err(JournalError::TooLarge { .. }) => return self.commit_without_record(&record),
-            Err(e) => return Err(e.into()),
+        // Refused before the commit point: a record that could not be
+        // applied would be retried by every later operation.
+        for (key, value) in index_entries(owner_link, ips) {
+            if !table::fits(&key, &value) {
+                return Err(TableError::TooLarge {
+                    len: key.len() + value.len(),
+                    key,
+                }
+                .into());
+            }
         }
+        self.journal.write(&record)?;
         self.step();
         self.apply(&record)?;
         self.state.tail = seq;
         self.save_state()
     }
 
-    /// A change too large for a journal block: applied directly and made
-    /// durable with a directory `fsync`; the checkpoint then moves past
-    /// every record, so that no older record of this owner is replayed over
-    /// it. The owner link comes last, so a crash leaves only debris.
-    fn commit_without_record(&mut self, record: &Record) -> Result<(), StoreError> {
-        self.apply(record)?;
-        self.checkpoint()
-    }
-
-    /// Makes the links agree with `record`, whatever they were: the owner's
-    /// other address links are removed, its address links are set (an
-    /// address link naming someone else is replaced; a foreign file is
-    /// left, and the reservation is then incomplete), and the owner link
-    /// is set last (removed if the record holds nothing). Idempotent.
+    /// Makes the index agree with `record`, whatever it held: the owner's
+    /// other address records are removed, its address records are set (one
+    /// naming someone else is replaced; a foreign file is left, and the
+    /// reservation is then incomplete), and the owner record is set last
+    /// (removed if the record holds nothing). Idempotent.
     pub(super) fn apply(&mut self, record: &Record) -> Result<(), StoreError> {
         let link = &record.owner;
         if Owner::from_link_name(link).is_none_or(|o| o.link_name() != *link) {
@@ -87,7 +93,7 @@ impl NetworkStore {
     /// After a reboot (or when the lock file cannot tell): replays every
     /// record after the checkpoint, in order, up to the first gap; erases
     /// the records after the gap (never answered, and based on a state that
-    /// is now lost); makes the directory durable and moves the checkpoint.
+    /// is now lost); makes the index durable and moves the checkpoint.
     pub(super) fn recover(&mut self) -> Result<(), StoreError> {
         let base = self.journal.checkpoint()?.map_or(0, |c| c.seq);
         let mut records = self.journal.scan()?;
@@ -108,11 +114,11 @@ impl NetworkStore {
         self.checkpoint()
     }
 
-    /// Makes the directory durable (`fsync`), then moves the journal's
+    /// Makes the index durable (`fdatasync`), then moves the journal's
     /// checkpoint to the last record applied (written into the older header
     /// copy and synced), then saves the state.
     pub(super) fn checkpoint(&mut self) -> Result<(), StoreError> {
-        self.dir.sync()?;
+        self.dir.sync_index()?;
         let generation = self.journal.checkpoint()?.map_or(0, |c| c.generation) + 1;
         self.journal.write_checkpoint(Checkpoint {
             generation,
@@ -120,28 +126,5 @@ impl NetworkStore {
         })?;
         self.state.checkpoint = self.state.tail;
         self.save_state()
-    }
-
-    /// Rolls back an ADD of an older version that did not reach its commit
-    /// point (the removal of `.pending -> owner:… addresses`), and makes the
-    /// rollback durable.
-    pub(super) fn undo_legacy_add(&mut self) -> Result<(), StoreError> {
-        let target = match self.dir.entry(PENDING)? {
-            super::Entry::Absent => return Ok(()),
-            super::Entry::Link(t) => t,
-            _ => String::new(),
-        };
-        if let Some((owner_link, ips)) = target.split_once(' ') {
-            // That ADD released the owner's old reservation before it wrote
-            // `.pending`, so every link naming this owner is the failed ADD's.
-            for ip in parse_ips(ips).unwrap_or_default() {
-                self.dir.remove_if_owned(&ip, owner_link)?;
-            }
-            if Owner::from_link_name(owner_link).is_some() {
-                self.dir.remove(owner_link)?;
-            }
-        }
-        self.dir.remove(PENDING)?;
-        self.dir.sync()
     }
 }

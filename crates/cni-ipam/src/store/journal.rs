@@ -3,9 +3,9 @@
 //!
 //! # Why a journal
 //!
-//! The reservations themselves are symbolic links (see the parent module).
-//! Making a link durable takes a directory `fsync`, which on ext4 and XFS is
-//! a commit of the file system's journal: every metadata change of every
+//! Making a change durable by itself would take syncing the index (see
+//! `table`), which is sparse and grows: a sync that allocates blocks is a
+//! commit of the file system's journal, every metadata change of every
 //! process on that file system, often several milliseconds. Overwriting a
 //! block inside a file whose blocks are already allocated and written
 //! changes no metadata that `fdatasync` must flush (the size and the
@@ -33,16 +33,16 @@
 //! ```
 //!
 //! A header's payload is the checkpoint, a little-endian `u64`; a record's is
-//! `<owner link name>\n<address>,<address>…` (no addresses: the owner holds
+//! `<owner record name>\n<address>,<address>…` (no addresses: the owner holds
 //! nothing). A block whose magic, length or checksum does not match is not a
 //! block at all: that is how a torn write is recognised.
 //!
 //! # Checkpoints
 //!
-//! The checkpoint `c` says that the directory's state up to and including
+//! The checkpoint `c` says that the index's state up to and including
 //! record `c` is durable on its own, so records up to `c` are not needed
-//! any more and their slots may be reused. It is written (after a directory
-//! `fsync`) before a slot that still holds a needed record is overwritten.
+//! any more and their slots may be reused. It is written (after the index
+//! is synced) before a slot that still holds a needed record is overwritten.
 //! The two header copies take turns, and the valid one with the higher
 //! generation counts, so a torn header write leaves the previous checkpoint.
 
@@ -87,13 +87,13 @@ pub enum JournalError {
     },
 }
 
-/// One change: from record `seq` on, the owner whose link is named `owner`
+/// One change: from record `seq` on, the owner whose record is named `owner`
 /// holds exactly `ips` (none: it holds nothing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// The sequence number; consecutive, starting at 1.
     pub seq: u64,
-    /// The owner link's name.
+    /// The owner record's name.
     pub owner: String,
     /// The owner's addresses.
     pub ips: Vec<IpAddr>,
@@ -145,7 +145,7 @@ const CRC_TABLE: [u32; 256] = {
 };
 
 /// CRC-32C of the concatenation of `parts`.
-fn crc32c(parts: &[&[u8]]) -> u32 {
+pub fn crc32c(parts: &[&[u8]]) -> u32 {
     let mut c = !0u32;
     for part in parts {
         for &b in *part {
@@ -188,7 +188,7 @@ fn decode<'a>(magic: &[u8; 8], block: &'a [u8]) -> Option<(u64, &'a [u8])> {
 pub struct Checkpoint {
     /// Incremented by every header write; the higher valid copy counts.
     pub generation: u64,
-    /// The last record whose effect is durable in the directory itself.
+    /// The last record whose effect is durable in the index itself.
     pub seq: u64,
 }
 
@@ -221,9 +221,8 @@ impl Journal {
     /// Creates the journal in `dir` with checkpoint 0 and every block
     /// written (so that later overwrites allocate nothing): built under
     /// [`NEW_FILE`], synced, renamed into place, and the directory synced
-    /// through `dir_handle`. The directory's state at this point is what
-    /// checkpoint 0 stands for, and the final directory `fsync` makes it
-    /// durable.
+    /// through `dir_handle`. The index must be durable already: its state
+    /// is what checkpoint 0 stands for.
     pub fn create(dir: &Path, dir_handle: &File) -> Result<Journal, JournalError> {
         let tmp = dir.join(NEW_FILE);
         let path = dir.join(FILE);
@@ -324,7 +323,7 @@ impl Journal {
     }
 
     /// Writes `checkpoint` into the header copy its generation selects and
-    /// makes the journal durable. The caller must have made the directory
+    /// makes the journal durable. The caller must have made the index
     /// durable up to `checkpoint.seq` first.
     pub fn write_checkpoint(&self, checkpoint: Checkpoint) -> Result<(), JournalError> {
         let block = encode(

@@ -3,63 +3,65 @@
 //! # Layout
 //!
 //! ```text
-//! <dataDir>/<network>/              0700
-//!     lock                          0600, flock()ed for every operation; holds the volatile state
-//!     journal                       0600, 520 KiB: every change, made durable (see `journal`)
-//!     owner:<containerID>:<ifname>  -> 10.10.0.5,fd00:10::5    (symlink: the owner's addresses)
-//!     10.10.0.5                     -> owner:<containerID>:<ifname>
-//!     fd00:10::5                    -> owner:<containerID>:<ifname>
+//! <dataDir>/<network>/   0700
+//!     lock               0600, flock()ed for every operation; holds the volatile state (`state`)
+//!     journal            0600, 520 KiB, preallocated: every change, made durable (`journal`)
+//!     index              0600, sparse: the records, a hash table in a file (`table`)
 //! ```
 //!
-//! Reservations are **symbolic links** whose targets carry the data; they
-//! are never followed. A symlink exists with its whole target or not at all,
-//! so a reservation is never seen half-written. (Symlinks have no permission
-//! bits of their own; the 0700 directory keeps them private.)
+//! The index holds two kinds of **records**, as a directory would hold names:
 //!
-//! The owner link is the owner → addresses index: DEL and CHECK read one
-//! link whatever the number of reservations. An address link answers "is
-//! this address taken?" with one `readlink`; it counts only while the owner
-//! link it names lists it back. Anything else is debris from a crash and is
-//! reclaimed, never counted as used.
+//! ```text
+//! owner:<containerID>:<ifname>  -> 10.10.0.5,fd00:10::5    (the owner's addresses)
+//! 10.10.0.5                     -> owner:<containerID>:<ifname>
+//! fd00:10::5                    -> owner:<containerID>:<ifname>
+//! ```
+//!
+//! The owner record answers DEL and CHECK with one lookup whatever the
+//! number of reservations. An address record answers "is this address
+//! taken?" with one lookup; it counts only while the owner record it names
+//! lists it back. Anything else is debris from a crash and is reclaimed,
+//! never counted as used.
 //!
 //! # Changes and durability
 //!
-//! Every change is one **record** of the journal: "from now on this owner
-//! holds exactly these addresses" (ADD) or "nothing" (DEL, GC). A change
-//! writes its record first: that write is the **commit point**. Then it makes
-//! the links agree with the record, and finally notes in the lock file that
+//! Every change is one **journal record**: "from now on this owner holds
+//! exactly these addresses" (ADD) or "nothing" (DEL, GC). A change writes
+//! its journal record first: that write is the **commit point**. Then it
+//! makes the index agree with it, and finally notes in the lock file that
 //! the record is applied. The lock is released, and one `fdatasync` of the
 //! journal makes the record durable before the plugin answers. The journal
 //! is preallocated and written once when it is created, so that `fdatasync`
-//! writes one block and flushes the disk's cache; it needs no commit of the
-//! file system's journal, unlike the directory `fsync` that making the links
-//! themselves durable would take. Parallel callers share flushes: each
-//! syncs after releasing the lock, and a sync covers every record written
-//! before it.
+//! writes one block and flushes the disk's cache: it needs no commit of the
+//! file system's journal. Parallel callers share flushes: each syncs after
+//! releasing the lock, and a sync covers every record written before it.
 //!
-//! The links are the index everyone reads; they become durable the way any
-//! metadata does, when the file system commits its journal, and at every
-//! checkpoint.
+//! No change creates or removes a file: that too would be a change to the
+//! file system's journal, which can wait for a commit in progress (whoever
+//! on the file system asked for it). The index is written in the page cache
+//! and reaches the disk by write-back, and at every checkpoint.
 //!
 //! # Crash safety
 //!
 //! * **A killed process** (the page cache survives): the next operation
-//!   on the network, holding the lock, finds a record after the last one
-//!   applied and applies it (roll forward): a change that reached its commit
-//!   point is completed, one that did not left nothing but debris.
-//! * **Power loss**: the links may have lost any suffix of the changes since
-//!   they were last made durable, even part of one, but every record whose
-//!   change was answered is in the journal. The lock file names the boot it
-//!   was written in (`/proc/sys/kernel/random/boot_id`); the first operation
-//!   after a reboot replays every record after the journal's checkpoint, in
-//!   order. Applying a record is idempotent and sets the owner's links
-//!   whatever they were, so the replay ends in the state the records
-//!   describe; owners with no record since the checkpoint were not changed,
-//!   and their links are durable. Records after a gap (never answered) are
-//!   erased; then the directory is `fsync`ed and the checkpoint advanced.
+//!   on the network, holding the lock, finds a journal record after the
+//!   last one applied and applies it (roll forward): a change that reached
+//!   its commit point is completed, one that did not left nothing but debris.
+//! * **Power loss**: the index may have lost any of the writes since the
+//!   last checkpoint, even part of a change (index slots are 512 bytes, one
+//!   sector, and checksummed; a torn slot counts as removed), but every
+//!   journal record whose change was answered is on disk. The lock file
+//!   names the boot it was written in (`/proc/sys/kernel/random/boot_id`);
+//!   the first operation after a reboot replays every record after the
+//!   journal's checkpoint, in order. Applying a record is idempotent and
+//!   sets the owner's records whatever they were, so the replay ends in the
+//!   state the journal describes; owners with no journal record since the
+//!   checkpoint were not changed, and their records are durable. Records
+//!   after a gap (never answered) are erased; then the index is synced and
+//!   the checkpoint advanced.
 //! * **Checkpoints**: the journal has 128 slots. Before a slot whose record
-//!   may still be needed is reused, the directory is `fsync`ed and the
-//!   checkpoint moved to the last record applied: once per 128 changes.
+//!   may still be needed is reused, the index is synced and the checkpoint
+//!   moved to the last record applied: once per 128 changes.
 //!
 //! # Concurrency
 //!
@@ -69,19 +71,20 @@
 //! # Cost
 //!
 //! ADD probes candidate addresses after the last one handed out (host-local's
-//! round-robin order), one `readlink` each; in round-robin order the first
-//! candidate is almost always free, so ADD does not slow down as
-//! reservations accumulate. DEL and CHECK read one owner link. GC and STATUS
-//! scan the directory.
+//! round-robin order), one index lookup (and one `lstat` for a foreign file)
+//! each; in round-robin order the first candidate is almost always free, so
+//! ADD does not slow down as reservations accumulate. DEL and CHECK look up
+//! one owner record. GC and STATUS scan the index.
 //!
 //! # Older stores and foreign files
 //!
-//! A store written by an older cn2-ipam has the same links, no journal, an
-//! empty lock file and the last addresses in `last.<set>` files. Its links
-//! are durable (it `fsync`ed the directory after every change), so the
-//! journal is created with checkpoint 0 and the `last.<set>` files are read
-//! until a new last address is recorded. An older version's interrupted ADD
-//! (`.pending -> owner:… addresses`) is rolled back.
+//! A store written by an older cn2-ipam keeps the records as symbolic links
+//! in the directory, has no index and no journal, an empty lock file and the
+//! last addresses in `last.<set>` files. On first use its interrupted ADD
+//! (`.pending -> owner:… addresses`) is rolled back, its links are copied
+//! into a new index, which is made durable, and removed; the journal is
+//! created with checkpoint 0, and the `last.<set>` files are read until a new
+//! last address is recorded.
 //!
 //! A regular file named like an address (host-local's format, for a network
 //! moved from host-local to cn2-ipam) is respected as a reservation of
@@ -102,6 +105,7 @@ use crate::config::RangeSet;
 use dir::{Dir, Entry};
 use journal::{Journal, JournalError};
 use state::State;
+use table::TableError;
 
 const LOCK: &str = "lock";
 const PENDING: &str = ".pending";
@@ -125,6 +129,9 @@ pub enum StoreError {
     /// The journal could not be read or written.
     #[error("journal: {0}")]
     Journal(#[from] JournalError),
+    /// The index could not be read or written.
+    #[error("index: {0}")]
+    Table(#[from] TableError),
     /// A network name, container ID or interface name is not a safe name.
     #[error(
         "invalid {what} {name:?}: it must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$ (interface names: no '/', ':' or whitespace)"
@@ -164,7 +171,9 @@ impl From<StoreError> for CniError {
     fn from(e: StoreError) -> CniError {
         let msg = e.to_string();
         match e {
-            StoreError::Io { .. } | StoreError::Journal(_) => CniError::io(msg, ""),
+            StoreError::Io { .. } | StoreError::Journal(_) | StoreError::Table(_) => {
+                CniError::io(msg, "")
+            }
             StoreError::InvalidName { .. } => CniError::config(msg, ""),
             StoreError::Exhausted { .. } => CniError::Plugin {
                 code: crate::CODE_EXHAUSTED,
@@ -228,13 +237,13 @@ impl Owner {
         &self.ifname
     }
 
-    /// The owner link's name. Neither part may contain `:` or `/`, so the
+    /// The owner record's name. Neither part may contain `:` or `/`, so the
     /// name is unambiguous and a single path component.
     fn link_name(&self) -> String {
         format!("{OWNER_PREFIX}{}:{}", self.container_id, self.ifname)
     }
 
-    /// The owner of an owner link's name.
+    /// The owner of an owner record's name.
     fn from_link_name(name: &str) -> Option<Owner> {
         let rest = name.strip_prefix(OWNER_PREFIX)?;
         let (cid, ifname) = rest.split_once(':')?;
@@ -258,9 +267,9 @@ fn parse_ips(text: &str) -> Option<Vec<IpAddr>> {
 pub enum Holding {
     /// No reservation.
     Absent,
-    /// A complete reservation: every address links back to the owner.
+    /// A complete reservation: every address record names the owner.
     Held(Vec<IpAddr>),
-    /// An owner link whose addresses do not all link back (a DEL cut short,
+    /// An owner record whose addresses do not all name it back (a DEL cut short,
     /// or a damaged directory); the addresses that still do are listed.
     Damaged(Vec<IpAddr>),
 }
@@ -308,7 +317,7 @@ impl NetworkStore {
                 Err(e) => return Err(io("create", &path)(e)),
             }
         }
-        let dir = match Dir::open(path)? {
+        let mut dir = match Dir::open(path)? {
             Some(d) => d,
             None if !create => return Ok(None),
             None => {
@@ -328,7 +337,18 @@ impl NetworkStore {
         dir::flock(&lock, libc::LOCK_EX).map_err(io("lock", &lock_path))?;
         let saved = State::read(&lock);
         let boot = state::boot_id();
-        let (journal, created) = match Journal::open(dir.path())? {
+        let mut journal = Journal::open(dir.path())?;
+        if !dir.open_index()? {
+            // An older version's store (or a new one): its links move into
+            // a new index. A journal without its index describes changes
+            // to something that is gone; a new one starts.
+            dir.migrate()?;
+            if journal.take().is_some() {
+                let p = dir.join(journal::FILE);
+                fs::remove_file(&p).map_err(io("remove", &p))?;
+            }
+        }
+        let (journal, created) = match journal {
             Some(j) => (j, false),
             None => (Journal::create(dir.path(), dir.handle())?, true),
         };
@@ -340,7 +360,6 @@ impl NetworkStore {
             step_delay: None,
         };
         store.state.hints = saved.as_ref().map(|s| s.hints.clone()).unwrap_or_default();
-        store.undo_legacy_add()?;
         match saved {
             _ if created => {
                 // A new journal: the directory was synced when it was made.
@@ -679,9 +698,11 @@ impl NetworkStore {
     }
 
     /// Releases every reservation whose owner `keep` rejects, and removes
-    /// debris (address links without a live owner, owner links with a bad
-    /// name). Returns the number of reservations released.
+    /// debris (address records without a live owner, owner records with a
+    /// bad name, an older version's leftover links). Returns the number of
+    /// reservations released.
     pub fn gc(&mut self, mut keep: impl FnMut(&Owner) -> bool) -> Result<usize, StoreError> {
+        self.dir.remove_stale_links()?;
         let mut released = 0;
         let mut addresses = Vec::new();
         for name in self.dir.names()? {
@@ -777,6 +798,7 @@ mod core_store;
 mod dir;
 mod journal;
 mod state;
+mod table;
 
 pub use core_store::DiskStore;
 

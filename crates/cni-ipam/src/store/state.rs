@@ -24,7 +24,7 @@ const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 pub struct State {
     /// The boot the state was written in (`None`: unknown, never trusted).
     pub boot: Option<String>,
-    /// The last record applied to the directory.
+    /// The last record applied to the index.
     pub tail: u64,
     /// The journal's checkpoint (a copy: a stale one only brings the next
     /// checkpoint forward).

@@ -4,32 +4,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::super::table;
+
 use super::super::journal::{Journal, Record};
 use super::*;
 
-/// Every link in the directory, name -> target (what the disk could hold).
-type Links = BTreeMap<String, String>;
+/// The index file's bytes (what the disk could hold of it).
+type Links = Vec<u8>;
 
 fn links(dir: &Path) -> Links {
-    let mut out = Links::new();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        let name = e.file_name().into_string().unwrap();
-        if let Ok(t) = fs::read_link(e.path()) {
-            out.insert(name, t.into_os_string().into_string().unwrap());
-        }
-    }
-    out
+    fs::read(dir.join(table::FILE)).unwrap()
 }
 
-/// Replaces the directory's links with `want` (the journal and the lock
-/// file are kept): the links as a power loss could have left them.
+/// Puts `want` back as the index (the journal and the lock file are kept):
+/// the records as a power loss could have left them.
 fn restore(dir: &Path, want: &Links) {
-    for name in links(dir).keys() {
-        fs::remove_file(dir.join(name)).unwrap();
-    }
-    for (name, target) in want {
-        symlink(target, dir.join(name)).unwrap();
-    }
+    fs::write(dir.join(table::FILE), want).unwrap();
 }
 
 /// Makes the lock file name another boot, as after a reboot.
@@ -100,9 +90,9 @@ fn power_loss_at_any_point_after_the_checkpoint_loses_no_answered_change() {
     assert!(last.checkpoint >= journal::SLOTS, "the ring wrapped");
     let want = owners(&open(tmp.path()));
     assert!(want.len() > 5);
-    // Every cut the disk could hold: the links as they were after any change
-    // since the final checkpoint, and mixtures of those (names from different
-    // moments, as a file system commit can cut a change in two).
+    // Every cut the disk could hold: the index as it was after any change
+    // since the final checkpoint, and mixtures of those (slots from
+    // different moments, as page write-back can leave them).
     // (The first of them is the state the checkpoint made durable.)
     let first = history
         .iter()
@@ -114,13 +104,14 @@ fn power_loss_at_any_point_after_the_checkpoint_loses_no_answered_change() {
         .collect();
     assert!(since.len() > 20);
     let mut cuts: Vec<Links> = since.iter().map(|l| (*l).clone()).collect();
-    let names: BTreeSet<&String> = since.iter().flat_map(|l| l.keys()).collect();
+    let len = since[0].len();
+    assert!(since.iter().all(|l| l.len() == len), "no rebuild here");
     for _ in 0..30 {
-        let mut mix = Links::new();
-        for name in &names {
-            if let Some(t) = since[rng.below(since.len())].get(*name) {
-                mix.insert((*name).clone(), t.clone());
-            }
+        // Each 512-byte slot (a disk sector) from a moment of its own.
+        let mut mix = since[0].clone();
+        for at in (0..len).step_by(512) {
+            let from = since[rng.below(since.len())];
+            mix[at..at + 512].copy_from_slice(&from[at..at + 512]);
         }
         cuts.push(mix);
     }
@@ -222,6 +213,7 @@ fn a_change_killed_after_its_record_is_completed_by_the_next_caller() {
     assert_eq!(s.holding(&owner(2)).unwrap(), Holding::Held(ips));
     assert_eq!(s.state.tail, seq);
     // c3's ADD died before its record: only debris, which is reclaimed.
+    let mut s = s;
     s.dir.link("owner:c3:eth0", "10.0.0.4").unwrap();
     drop(s);
     let mut s = open(tmp.path());

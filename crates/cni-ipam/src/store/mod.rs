@@ -36,9 +36,10 @@
 //! file system's journal. Parallel callers share flushes: each syncs after
 //! releasing the lock, and a sync covers every record written before it.
 //!
-//! No change creates or removes a file: that too would be a change to the
-//! file system's journal, which can wait for a commit in progress (whoever
-//! on the file system asked for it). The index is written in the page cache
+//! A change creates or removes no file (but for the rare rebuild of the
+//! index, see `table`): that too would be a change to the file system's
+//! journal, which can wait for a commit in progress (whoever on the file
+//! system asked for it). The index is written in the page cache
 //! and reaches the disk by write-back, and at every checkpoint.
 //!
 //! # Crash safety

@@ -7,8 +7,10 @@
 //! * CHECK verifies the reservation is complete and, given a `prevResult`,
 //!   that it lists every reserved address.
 //! * GC releases every reservation not in the valid attachment list.
-//! * STATUS answers code 50 when a range set has no free address (no ADD
-//!   could succeed).
+//! * STATUS answers code 50 when a range set has no free address or the
+//!   store cannot be used (no ADD could succeed). It never answers 51
+//!   ("existing containers may have limited connectivity"): the addresses
+//!   of existing containers do not depend on the store.
 
 use std::time::Duration;
 
@@ -140,10 +142,16 @@ impl Plugin for IpamPlugin {
 
     fn status(&mut self, req: &Request) -> Result<(), CniError> {
         let cfg = IpamConfig::from_request(req)?;
-        let Some(store) = open(&cfg, req, false)? else {
+        // A store that cannot be used fails every ADD: not available.
+        let unusable = |e: crate::store::StoreError| {
+            CniError::not_available(format!("the reservation store is unusable: {e}"), "")
+        };
+        let Some(store) =
+            NetworkStore::open(&cfg.data_dir, &req.config.name, false).map_err(unusable)?
+        else {
             return Ok(());
         };
-        let used = store.usage(&cfg.sets)?;
+        let used = store.usage(&cfg.sets).map_err(unusable)?;
         for (set, used) in cfg.sets.iter().zip(used) {
             if used >= set.capacity() {
                 return Err(CniError::not_available(

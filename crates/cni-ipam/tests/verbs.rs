@@ -109,6 +109,24 @@ fn slash_29_gives_exactly_five() {
 }
 
 #[test]
+fn status_is_50_when_the_store_is_unusable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c11 = conf("1.1.0", "broken", tmp.path(), NET);
+    // No network directory yet: every ADD can create it.
+    assert_eq!(run(&env("STATUS", ""), &c11).code, 0);
+    // A lock that cannot be opened fails every ADD (code 5), and STATUS says so.
+    std::fs::create_dir_all(tmp.path().join("broken/lock")).unwrap();
+    assert_error(&run(&env("ADD", "c1"), &c11), 5);
+    let st = run(&env("STATUS", ""), &c11);
+    assert_error(&st, 50);
+    assert!(
+        st.json["msg"].as_str().unwrap().contains("lock"),
+        "{}",
+        st.json
+    );
+}
+
+#[test]
 fn round_robin_does_not_reuse_a_freed_address_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let c = conf("1.0.0", "rr", tmp.path(), NET);

@@ -281,9 +281,22 @@ impl Env {
         .to_string()
     }
 
-    /// The addresses reserved on network `name` (cn2-ipam's store keeps one
-    /// entry per address, named by it).
+    /// The addresses reserved on network `name`, in cn2-ipam's store or in
+    /// host-local's files.
     pub fn reserved(&self, name: &str) -> Vec<String> {
+        if self.data().join(name).join("index").exists() {
+            // cn2-ipam's store: read through the store itself.
+            let store = cni_ipam::store::NetworkStore::open(&self.data(), name, false)
+                .unwrap()
+                .unwrap();
+            return store
+                .reservations()
+                .unwrap()
+                .into_iter()
+                .map(|(a, _)| a.to_string())
+                .collect();
+        }
+        // host-local's: a file per address.
         let Ok(rd) = std::fs::read_dir(self.data().join(name)) else {
             return Vec::new();
         };

@@ -1,8 +1,8 @@
 //! The reservation store behind cn2-core's [`Allocator`](cn2_core::ipam::Allocator).
 //!
 //! [`DiskStore`] implements [`cn2_core::ipam::Store`] over the same
-//! directories, links and locks as the plugin, so service and external
-//! addresses get the same crash safety. Core pool and owner names are free
+//! directories, indexes, journals and locks as the plugin, so service and
+//! external addresses get the same crash safety. Core pool and owner names are free
 //! text (`ns/net-v4`, `service/<uid>/v4`), so they are encoded into safe
 //! names: an `x`, then the text with letters, digits, `.` and `-` kept and
 //! every other byte written as `_xx` (hex). Each pool is one network

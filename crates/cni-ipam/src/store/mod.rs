@@ -3,45 +3,66 @@
 //! # Layout
 //!
 //! ```text
-//! <dataDir>/<network>/              0700
-//!     lock                          0600, flock()ed for every operation
-//!     owner:<containerID>:<ifname>  -> 10.10.0.5,fd00:10::5    (symlink: the owner's addresses)
-//!     10.10.0.5                     -> owner:<containerID>:<ifname>
-//!     fd00:10::5                    -> owner:<containerID>:<ifname>
-//!     last.<set>                    0600, the last address handed out from range set <set>
-//!     .pending                      -> owner:<containerID>:<ifname> 10.10.0.5,fd00:10::5
-//!                                   (only while an ADD is in progress)
+//! <dataDir>/<network>/   0700
+//!     lock               0600, flock()ed for every operation; holds the volatile state (`state`)
+//!     journal            0600, 520 KiB, preallocated: every change, made durable (`journal`)
+//!     index              0600, sparse: the records, a hash table in a file (`table`)
 //! ```
 //!
-//! Records are **symbolic links** whose targets carry the data; they are
-//! never followed. Creating a symlink is atomic (it exists with its whole
-//! target or not at all), and a symlink is pure metadata, so a record can
-//! never be seen half-written or empty, and a single directory `fsync`
-//! makes a whole operation durable. (Symlinks have no permission bits of
-//! their own; the 0700 directory keeps them private.)
+//! The index holds two kinds of **records**, as a directory would hold names:
 //!
-//! The owner link is the owner → addresses index: DEL and CHECK read one
-//! link whatever the number of reservations. An address link answers "is
-//! this address taken?" with one `readlink`; it counts only while the owner
-//! link it names lists it back. Anything else is debris from a crash and is
-//! reclaimed, never counted as used.
+//! ```text
+//! owner:<containerID>:<ifname>  -> 10.10.0.5,fd00:10::5    (the owner's addresses)
+//! 10.10.0.5                     -> owner:<containerID>:<ifname>
+//! fd00:10::5                    -> owner:<containerID>:<ifname>
+//! ```
+//!
+//! The owner record answers DEL and CHECK with one lookup whatever the
+//! number of reservations. An address record answers "is this address
+//! taken?" with one lookup; it counts only while the owner record it names
+//! lists it back. Anything else is debris from a crash and is reclaimed,
+//! never counted as used.
+//!
+//! # Changes and durability
+//!
+//! Every change is one **journal record**: "from now on this owner holds
+//! exactly these addresses" (ADD) or "nothing" (DEL, GC). A change writes
+//! its journal record first: that write is the **commit point**. Then it
+//! makes the index agree with it, and finally notes in the lock file that
+//! the record is applied. The lock is released, and one `fdatasync` of the
+//! journal makes the record durable before the plugin answers. The journal
+//! is preallocated and written once when it is created, so that `fdatasync`
+//! writes one block and flushes the disk's cache: it needs no commit of the
+//! file system's journal. Parallel callers share flushes: each syncs after
+//! releasing the lock, and a sync covers every record written before it.
+//!
+//! A change creates or removes no file (but for the rare rebuild of the
+//! index, see `table`): that too would be a change to the file system's
+//! journal, which can wait for a commit in progress (whoever on the file
+//! system asked for it). The index is written in the page cache
+//! and reaches the disk by write-back, and at every checkpoint.
 //!
 //! # Crash safety
 //!
-//! ADD first creates `.pending` (the intent: owner and addresses), then the
-//! address links, then the owner link, and finally removes `.pending`: that
-//! removal is the commit point. A process that dies before it leaves
-//! `.pending` behind; the next operation on the network, holding the lock,
-//! rolls the ADD back (removes the address and owner links `.pending`
-//! names). DEL removes the address links first, then the owner link; a DEL
-//! cut short leaves an owner link whose addresses are gone, which CHECK
-//! reports, ADD repairs and a repeated DEL finishes.
-//!
-//! Every change is made durable with one `fsync` of the directory before the
-//! plugin answers. It is issued after the lock is released, so concurrent
-//! callers share journal commits instead of queueing behind each other's
-//! `fsync`; the file system commits directory operations in order, so an
-//! operation that saw another's changes is never durable without them.
+//! * **A killed process** (the page cache survives): the next operation
+//!   on the network, holding the lock, finds a journal record after the
+//!   last one applied and applies it (roll forward): a change that reached
+//!   its commit point is completed, one that did not left nothing but debris.
+//! * **Power loss**: the index may have lost any of the writes since the
+//!   last checkpoint, even part of a change (index slots are 512 bytes, one
+//!   sector, and checksummed; a torn slot counts as removed), but every
+//!   journal record whose change was answered is on disk. The lock file
+//!   names the boot it was written in (`/proc/sys/kernel/random/boot_id`);
+//!   the first operation after a reboot replays every record after the
+//!   journal's checkpoint, in order. Applying a record is idempotent and
+//!   sets the owner's records whatever they were, so the replay ends in the
+//!   state the journal describes; owners with no journal record since the
+//!   checkpoint were not changed, and their records are durable. Records
+//!   after a gap (never answered) are erased; then the index is synced and
+//!   the checkpoint advanced.
+//! * **Checkpoints**: the journal has 128 slots. Before a slot whose record
+//!   may still be needed is reused, the index is synced and the checkpoint
+//!   moved to the last record applied: once per 128 changes.
 //!
 //! # Concurrency
 //!
@@ -51,22 +72,29 @@
 //! # Cost
 //!
 //! ADD probes candidate addresses after the last one handed out (host-local's
-//! round-robin order), one `readlink` each; in round-robin order the first
-//! candidate is almost always free, so ADD does not slow down as
-//! reservations accumulate. DEL and CHECK read one owner link. GC and STATUS
-//! scan the directory.
+//! round-robin order), one index lookup (and one `lstat` for a foreign file)
+//! each; in round-robin order the first candidate is almost always free, so
+//! ADD does not slow down as reservations accumulate. DEL and CHECK look up
+//! one owner record. GC and STATUS scan the index.
 //!
-//! # Foreign files
+//! # Older stores and foreign files
+//!
+//! A store written by an older cn2-ipam keeps the records as symbolic links
+//! in the directory, has no index and no journal, an empty lock file and the
+//! last addresses in `last.<set>` files. On first use its interrupted ADD
+//! (`.pending -> owner:… addresses`) is rolled back, its links are copied
+//! into a new index, which is made durable, and removed; the journal is
+//! created with checkpoint 0, and the `last.<set>` files are read until a new
+//! last address is recorded.
 //!
 //! A regular file named like an address (host-local's format, for a network
 //! moved from host-local to cn2-ipam) is respected as a reservation of
 //! someone else, unless it is empty (host-local's crash debris).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, symlink};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,8 +103,15 @@ use cn2_core::ipam::addr_to_u128;
 
 use crate::config::RangeSet;
 
+use dir::{Dir, Entry};
+use journal::{Journal, JournalError};
+use state::State;
+use table::TableError;
+
 const LOCK: &str = "lock";
 const PENDING: &str = ".pending";
+/// Older versions kept the last address handed out from set N in `last.N`.
+const LEGACY_HINT_PREFIX: &str = "last.";
 const OWNER_PREFIX: &str = "owner:";
 
 /// Errors of the reservation store.
@@ -92,6 +127,12 @@ pub enum StoreError {
         /// The error.
         source: std::io::Error,
     },
+    /// The journal could not be read or written.
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    /// The index could not be read or written.
+    #[error("index: {0}")]
+    Table(#[from] TableError),
     /// A network name, container ID or interface name is not a safe name.
     #[error(
         "invalid {what} {name:?}: it must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$ (interface names: no '/', ':' or whitespace)"
@@ -131,7 +172,9 @@ impl From<StoreError> for CniError {
     fn from(e: StoreError) -> CniError {
         let msg = e.to_string();
         match e {
-            StoreError::Io { .. } => CniError::io(msg, ""),
+            StoreError::Io { .. } | StoreError::Journal(_) | StoreError::Table(_) => {
+                CniError::io(msg, "")
+            }
             StoreError::InvalidName { .. } => CniError::config(msg, ""),
             StoreError::Exhausted { .. } => CniError::Plugin {
                 code: crate::CODE_EXHAUSTED,
@@ -195,13 +238,13 @@ impl Owner {
         &self.ifname
     }
 
-    /// The owner link's name. Neither part may contain `:` or `/`, so the
+    /// The owner record's name. Neither part may contain `:` or `/`, so the
     /// name is unambiguous and a single path component.
     fn link_name(&self) -> String {
         format!("{OWNER_PREFIX}{}:{}", self.container_id, self.ifname)
     }
 
-    /// The owner of an owner link's name.
+    /// The owner of an owner record's name.
     fn from_link_name(name: &str) -> Option<Owner> {
         let rest = name.strip_prefix(OWNER_PREFIX)?;
         let (cid, ifname) = rest.split_once(':')?;
@@ -225,9 +268,9 @@ fn parse_ips(text: &str) -> Option<Vec<IpAddr>> {
 pub enum Holding {
     /// No reservation.
     Absent,
-    /// A complete reservation: every address links back to the owner.
+    /// A complete reservation: every address record names the owner.
     Held(Vec<IpAddr>),
-    /// An owner link whose addresses do not all link back (a DEL cut short,
+    /// An owner record whose addresses do not all name it back (a DEL cut short,
     /// or a damaged directory); the addresses that still do are listed.
     Damaged(Vec<IpAddr>),
 }
@@ -235,21 +278,22 @@ pub enum Holding {
 /// One network's reservations, locked for the lifetime of the value.
 ///
 /// Changes are made durable by [`NetworkStore::close`], which releases the
-/// lock and then `fsync`s the directory; dropping the value does the same,
+/// lock and then syncs the journal; dropping the value does the same,
 /// ignoring errors.
 #[derive(Debug)]
 pub struct NetworkStore {
-    dir: PathBuf,
-    dir_handle: File,
+    dir: Dir,
     lock: Option<File>,
-    dirty: bool,
+    journal: Journal,
+    state: State,
     step_delay: Option<Duration>,
 }
 
 impl NetworkStore {
     /// Opens (and with `create`, creates) `<data_dir>/<network>`, takes its
-    /// lock and rolls back an interrupted ADD. Without `create`, a missing
-    /// directory gives `Ok(None)`.
+    /// lock and completes or undoes what a crash interrupted (see the module
+    /// documentation). Without `create`, a missing directory gives
+    /// `Ok(None)`.
     pub fn open(
         data_dir: &Path,
         network: &str,
@@ -261,23 +305,26 @@ impl NetworkStore {
                 name: network.to_string(),
             });
         }
-        let dir = data_dir.join(network);
+        let path = data_dir.join(network);
         if create {
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(data_dir)
                 .map_err(io("create", data_dir))?;
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io("create", &dir)(e)),
+                Err(e) => return Err(io("create", &path)(e)),
             }
         }
-        let dir_handle = match File::open(&dir) {
-            Ok(f) => f,
-            Err(e) if !create && e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io("open", &dir)(e)),
+        let mut dir = match Dir::open(path)? {
+            Some(d) => d,
+            None if !create => return Ok(None),
+            None => {
+                let p = data_dir.join(network);
+                return Err(io("open", &p)(ErrorKind::NotFound.into()));
+            }
         };
         let lock_path = dir.join(LOCK);
         let lock = OpenOptions::new()
@@ -288,21 +335,53 @@ impl NetworkStore {
             .mode(0o600)
             .open(&lock_path)
             .map_err(io("open", &lock_path))?;
-        flock(&lock, libc::LOCK_EX).map_err(io("lock", &lock_path))?;
+        dir::flock(&lock, libc::LOCK_EX).map_err(io("lock", &lock_path))?;
+        let saved = State::read(&lock);
+        let boot = state::boot_id();
+        let mut journal = Journal::open(dir.path())?;
+        if !dir.open_index()? {
+            // An older version's store (or a new one): its links move into
+            // a new index. A journal without its index describes changes
+            // to something that is gone; a new one starts.
+            dir.migrate()?;
+            if journal.take().is_some() {
+                let p = dir.join(journal::FILE);
+                fs::remove_file(&p).map_err(io("remove", &p))?;
+            }
+        }
+        let (journal, created) = match journal {
+            Some(j) => (j, false),
+            None => (Journal::create(dir.path(), dir.handle())?, true),
+        };
         let mut store = NetworkStore {
             dir,
-            dir_handle,
             lock: Some(lock),
-            dirty: false,
+            journal,
+            state: State::default(),
             step_delay: None,
         };
-        store.recover()?;
+        store.state.hints = saved.as_ref().map(|s| s.hints.clone()).unwrap_or_default();
+        match saved {
+            _ if created => {
+                // A new journal: the directory was synced when it was made.
+                store.state.boot = boot;
+                store.save_state()?;
+            }
+            Some(s) if s.is_current(boot.as_deref()) => {
+                store.state = s;
+                store.roll_forward()?;
+            }
+            _ => {
+                store.state.boot = boot;
+                store.recover()?;
+            }
+        }
         Ok(Some(store))
     }
 
     /// The network's directory.
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.dir.path()
     }
 
     /// Pauses for `delay` between the steps of an ADD. This exists only so
@@ -311,8 +390,8 @@ impl NetworkStore {
         self.step_delay = delay;
     }
 
-    /// Releases the lock, then makes every change durable (one directory
-    /// `fsync`, shared with concurrent callers' journal commits).
+    /// Releases the lock, then makes every change durable (one `fdatasync`
+    /// of the journal, which also covers what concurrent callers wrote).
     pub fn close(mut self) -> Result<(), StoreError> {
         self.finish()
     }
@@ -321,9 +400,10 @@ impl NetworkStore {
         if let Some(lock) = self.lock.take() {
             // Closing the descriptor releases the lock.
             drop(lock);
-        }
-        if std::mem::take(&mut self.dirty) {
-            self.dir_handle.sync_all().map_err(io("fsync", &self.dir))?;
+            // Also when nothing changed here: what this operation read and
+            // answered may have been written by a process killed before its
+            // own sync.
+            self.journal.sync()?;
         }
         Ok(())
     }
@@ -334,81 +414,11 @@ impl NetworkStore {
         }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// What the name `name` is: absent, one of our links (with its target),
-    /// or a file we did not write.
-    fn entry(&self, name: &str) -> Result<Entry, StoreError> {
-        let p = self.path(name);
-        match fs::read_link(&p) {
-            Ok(t) => Ok(Entry::Link(
-                t.into_os_string().into_string().unwrap_or_default(),
-            )),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Entry::Absent),
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                // Not a symlink: a file we did not write.
-                let m = fs::symlink_metadata(&p).map_err(io("stat", &p))?;
-                if m.is_file() && m.len() == 0 {
-                    Ok(Entry::Empty)
-                } else {
-                    Ok(Entry::Foreign)
-                }
-            }
-            Err(e) => Err(io("readlink", &p)(e)),
-        }
-    }
-
-    fn link(&mut self, target: &str, name: &str) -> Result<(), StoreError> {
-        let p = self.path(name);
-        self.dirty = true;
-        symlink(target, &p).map_err(io("link", &p))
-    }
-
-    fn remove(&mut self, name: &str) -> Result<(), StoreError> {
-        let p = self.path(name);
-        match fs::remove_file(&p) {
-            Ok(()) => {
-                self.dirty = true;
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io("remove", &p)(e)),
-        }
-    }
-
-    /// Removes the address link `addr` if it names `owner_link`.
-    fn remove_if_owned(&mut self, addr: &IpAddr, owner_link: &str) -> Result<bool, StoreError> {
-        let name = addr.to_string();
-        match self.entry(&name)? {
-            Entry::Link(t) if t == owner_link => {
-                self.remove(&name)?;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    /// Rolls back an ADD that did not reach its commit point.
-    fn recover(&mut self) -> Result<bool, StoreError> {
-        let target = match self.entry(PENDING)? {
-            Entry::Absent => return Ok(false),
-            Entry::Link(t) => t,
-            _ => String::new(),
-        };
-        if let Some((owner_link, ips)) = target.split_once(' ') {
-            // ADD releases an owner's old reservation before it writes
-            // `.pending`, so every link naming this owner is the failed ADD's.
-            for ip in parse_ips(ips).unwrap_or_default() {
-                self.remove_if_owned(&ip, owner_link)?;
-            }
-            if Owner::from_link_name(owner_link).is_some() {
-                self.remove(owner_link)?;
-            }
-        }
-        self.remove(PENDING)?;
-        Ok(true)
+    fn save_state(&self) -> Result<(), StoreError> {
+        let lock = self.lock.as_ref().expect("locked");
+        self.state
+            .write(lock)
+            .map_err(io("write", &self.dir.join(LOCK)))
     }
 
     /// Whether the address link `name` is a live reservation (its owner
@@ -420,7 +430,7 @@ impl NetworkStore {
         if Owner::from_link_name(owner_link).is_none() {
             return Ok(None);
         }
-        match self.entry(owner_link)? {
+        match self.dir.entry(owner_link)? {
             Entry::Link(ips) if ips.split(',').any(|a| a == name) => Ok(Some(owner_link.clone())),
             _ => Ok(None),
         }
@@ -429,19 +439,19 @@ impl NetworkStore {
     /// Whether `addr` can be taken; debris found under its name is removed.
     fn take_if_free(&mut self, addr: &IpAddr) -> Result<bool, StoreError> {
         let name = addr.to_string();
-        let entry = self.entry(&name)?;
+        let entry = self.dir.entry(&name)?;
         match entry {
             Entry::Absent => Ok(true),
             Entry::Foreign => Ok(false),
             Entry::Empty => {
-                self.remove(&name)?;
+                self.dir.remove(&name)?;
                 Ok(true)
             }
             Entry::Link(_) => {
                 if self.live_owner(&name, &entry)?.is_some() {
                     Ok(false)
                 } else {
-                    self.remove(&name)?;
+                    self.dir.remove(&name)?;
                     Ok(true)
                 }
             }
@@ -451,7 +461,7 @@ impl NetworkStore {
     /// What `owner` holds.
     pub fn holding(&self, owner: &Owner) -> Result<Holding, StoreError> {
         let link = owner.link_name();
-        let ips = match self.entry(&link)? {
+        let ips = match self.dir.entry(&link)? {
             Entry::Absent => return Ok(Holding::Absent),
             Entry::Link(t) => match parse_ips(&t) {
                 Some(ips) => ips,
@@ -461,7 +471,7 @@ impl NetworkStore {
         };
         let mut linked = Vec::with_capacity(ips.len());
         for ip in &ips {
-            if matches!(self.entry(&ip.to_string())?, Entry::Link(t) if t == link) {
+            if matches!(self.dir.entry(&ip.to_string())?, Entry::Link(t) if t == link) {
                 linked.push(*ip);
             }
         }
@@ -531,65 +541,74 @@ impl NetworkStore {
                 reason: "no configured range contains it".into(),
             });
         }
-        if let Err(e) = self.commit(owner, &chosen) {
-            // Undo whatever part of the reservation was made.
-            let _ = self.recover();
-            return Err(e);
-        }
         for (idx, a) in chosen.iter().enumerate() {
-            self.write_hint(idx, a);
+            self.set_hint(idx, *a);
         }
+        // The hints are saved with the record's application.
+        self.commit(&owner.link_name(), &chosen)?;
+        self.step();
         Ok(chosen)
     }
 
-    fn commit(&mut self, owner: &Owner, ips: &[IpAddr]) -> Result<(), StoreError> {
-        let owner_link = owner.link_name();
-        let list = join_ips(ips);
-        self.link(&format!("{owner_link} {list}"), PENDING)?;
-        self.step();
-        for ip in ips {
-            self.link(&owner_link, &ip.to_string())?;
-            self.step();
+    /// Records `addr` as the last address handed out from set `idx`. A hint
+    /// only orders the search; it is saved with the next change.
+    fn set_hint(&mut self, idx: usize, addr: IpAddr) {
+        if self.state.hints.len() <= idx {
+            self.state.hints.resize(idx + 1, None);
         }
-        self.link(&list, &owner_link)?;
-        self.step();
-        // The commit point: from here on the reservation stands.
-        self.remove(PENDING)?;
-        self.step();
-        Ok(())
+        self.state.hints[idx] = Some(addr);
     }
 
-    fn hint_name(idx: usize) -> String {
-        format!("last.{idx}")
-    }
-
-    /// Records the last address handed out from set `idx`. A hint only
-    /// orders the search, so a torn or missing hint is simply ignored.
-    fn write_hint(&self, idx: usize, addr: &IpAddr) {
-        let _ = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(self.path(&Self::hint_name(idx)))
-            .and_then(|mut f| f.write_all(addr.to_string().as_bytes()));
-    }
-
-    fn read_hint(&self, idx: usize) -> Option<IpAddr> {
-        fs::read_to_string(self.path(&Self::hint_name(idx)))
+    /// The last address handed out from set `idx`: from the lock file, or
+    /// from the `last.<idx>` file an older version wrote.
+    fn hint(&self, idx: usize) -> Option<IpAddr> {
+        if let Some(Some(a)) = self.state.hints.get(idx) {
+            return Some(*a);
+        }
+        fs::read_to_string(self.dir.join(&format!("{LEGACY_HINT_PREFIX}{idx}")))
             .ok()?
             .trim()
             .parse()
             .ok()
     }
 
+    /// The directory's modification time, in nanoseconds: it changes when
+    /// any name is added or removed.
+    fn dir_mtime(&self) -> Result<i128, StoreError> {
+        let m = self
+            .dir
+            .handle()
+            .metadata()
+            .map_err(io("stat", self.dir.path()))?;
+        Ok(i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()))
+    }
+
+    /// The note that set `idx` (configured as `set`) is exhausted, if it
+    /// was found so with nothing changed since.
+    fn known_full(&self, idx: usize, config: u64) -> Result<bool, StoreError> {
+        let Some(full) = self.state.full.iter().find(|f| f.set == idx) else {
+            return Ok(false);
+        };
+        Ok(full.config == config
+            && full.tail == self.state.tail
+            && full.mtime == self.dir_mtime()?)
+    }
+
     /// The next free address of `set` after the last one handed out,
-    /// wrapping around; `Exhausted` after one full turn.
+    /// wrapping around; `Exhausted` after one full turn. A set found
+    /// exhausted is noted in the lock file, and until something changes,
+    /// the next ADD's answer is the same without the turn.
     fn probe(&mut self, idx: usize, set: &RangeSet) -> Result<IpAddr, StoreError> {
+        let config = config_hash(set);
+        if self.known_full(idx, config)? {
+            return Err(StoreError::Exhausted {
+                set: set.describe(),
+            });
+        }
         let fam = set.family();
         // Position: (range index, number); start after the hint when it is
         // in the set, else before the first address.
-        let mut pos: Option<(usize, u128)> = self.read_hint(idx).and_then(|h| {
+        let mut pos: Option<(usize, u128)> = self.hint(idx).and_then(|h| {
             let n = addr_to_u128(&h);
             set.ranges
                 .iter()
@@ -623,6 +642,15 @@ impl NetworkStore {
             }
             left -= 1;
         }
+        let full = state::Full {
+            set: idx,
+            config,
+            tail: self.state.tail,
+            mtime: self.dir_mtime()?,
+        };
+        self.state.full.retain(|f| f.set != idx);
+        self.state.full.push(full);
+        self.save_state()?;
         Err(StoreError::Exhausted {
             set: set.describe(),
         })
@@ -632,18 +660,18 @@ impl NetworkStore {
     /// Releasing nothing is not an error (DEL is idempotent).
     pub fn release(&mut self, owner: &Owner) -> Result<Vec<IpAddr>, StoreError> {
         let link = owner.link_name();
-        let ips = match self.entry(&link)? {
+        let ips = match self.dir.entry(&link)? {
             Entry::Absent => return Ok(Vec::new()),
             Entry::Link(t) => parse_ips(&t).unwrap_or_default(),
             _ => Vec::new(),
         };
         let mut freed = Vec::new();
-        for ip in &ips {
-            if self.remove_if_owned(ip, &link)? {
-                freed.push(*ip);
+        for ip in ips {
+            if matches!(self.dir.entry(&ip.to_string())?, Entry::Link(t) if t == link) {
+                freed.push(ip);
             }
         }
-        self.remove(&link)?;
+        self.commit(&link, &[])?;
         Ok(freed)
     }
 
@@ -660,27 +688,25 @@ impl NetworkStore {
             if !self.take_if_free(a)? {
                 return Err(StoreError::Unavailable {
                     address: *a,
-                    set: self.dir.display().to_string(),
+                    set: self.dir.path().display().to_string(),
                 });
             }
         }
         if ips.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.commit(owner, ips) {
-            let _ = self.recover();
-            return Err(e);
-        }
-        Ok(())
+        self.commit(&owner.link_name(), ips)
     }
 
     /// Releases every reservation whose owner `keep` rejects, and removes
-    /// debris (address links without a live owner, owner links with a bad
-    /// name). Returns the number of reservations released.
+    /// debris (address records without a live owner, owner records with a
+    /// bad name, an older version's leftover links). Returns the number of
+    /// reservations released.
     pub fn gc(&mut self, mut keep: impl FnMut(&Owner) -> bool) -> Result<usize, StoreError> {
+        self.dir.remove_stale_links()?;
         let mut released = 0;
         let mut addresses = Vec::new();
-        for name in self.names()? {
+        for name in self.dir.names()? {
             if name.starts_with(OWNER_PREFIX) {
                 match Owner::from_link_name(&name) {
                     Some(o) if o.link_name() == name => {
@@ -689,18 +715,18 @@ impl NetworkStore {
                             released += 1;
                         }
                     }
-                    _ => self.remove(&name)?,
+                    _ => self.dir.remove(&name)?,
                 }
             } else if name.parse::<IpAddr>().is_ok() {
                 addresses.push(name);
             }
         }
         for name in addresses {
-            let entry = self.entry(&name)?;
+            let entry = self.dir.entry(&name)?;
             match entry {
-                Entry::Empty => self.remove(&name)?,
+                Entry::Empty => self.dir.remove(&name)?,
                 Entry::Link(_) if self.live_owner(&name, &entry)?.is_none() => {
-                    self.remove(&name)?
+                    self.dir.remove(&name)?
                 }
                 _ => {}
             }
@@ -708,26 +734,15 @@ impl NetworkStore {
         Ok(released)
     }
 
-    fn names(&self) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        for e in fs::read_dir(&self.dir).map_err(io("read", &self.dir))? {
-            let e = e.map_err(io("read", &self.dir))?;
-            if let Ok(name) = e.file_name().into_string() {
-                out.push(name);
-            }
-        }
-        Ok(out)
-    }
-
     /// Every live reservation, address and owner, in address order (a
     /// directory scan). Foreign reservations are not listed.
     pub fn reservations(&self) -> Result<Vec<(IpAddr, Owner)>, StoreError> {
         let mut out = Vec::new();
-        for name in self.names()? {
+        for name in self.dir.names()? {
             let Ok(addr) = name.parse::<IpAddr>() else {
                 continue;
             };
-            let entry = self.entry(&name)?;
+            let entry = self.dir.entry(&name)?;
             if let Some(owner) = self.live_owner(&name, &entry)? {
                 if let Some(o) = Owner::from_link_name(&owner) {
                     out.push((addr, o));
@@ -742,14 +757,14 @@ impl NetworkStore {
     /// foreign reservations (a directory scan).
     pub fn usage(&self, sets: &[RangeSet]) -> Result<Vec<u128>, StoreError> {
         let mut used = vec![0u128; sets.len()];
-        for name in self.names()? {
+        for name in self.dir.names()? {
             let Ok(addr) = name.parse::<IpAddr>() else {
                 continue;
             };
             let Some(i) = sets.iter().position(|s| s.range_for(&addr).is_some()) else {
                 continue;
             };
-            let entry = self.entry(&name)?;
+            let entry = self.dir.entry(&name)?;
             let taken = match entry {
                 Entry::Foreign => true,
                 Entry::Link(_) => self.live_owner(&name, &entry)?.is_some(),
@@ -763,40 +778,28 @@ impl NetworkStore {
     }
 }
 
+/// A hash (FNV-1a) of a range set's configuration: its ranges, windows and
+/// gateways.
+fn config_hash(set: &RangeSet) -> u64 {
+    format!("{:?}", set.ranges)
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
 impl Drop for NetworkStore {
     fn drop(&mut self) {
         let _ = self.finish();
     }
 }
 
-/// What a name in the network directory is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Entry {
-    /// Nothing.
-    Absent,
-    /// One of our links, with its target.
-    Link(String),
-    /// An empty regular file (debris of another tool).
-    Empty,
-    /// Any other file: someone else's; never touched, never handed out.
-    Foreign,
-}
-
-fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
-    loop {
-        // SAFETY: flock on a descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), op) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
+mod commit;
 mod core_store;
+mod dir;
+mod journal;
+mod state;
+mod table;
 
 pub use core_store::DiskStore;
 

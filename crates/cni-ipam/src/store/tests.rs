@@ -1,7 +1,9 @@
 use super::*;
 use crate::config::Range;
 use cn2_core::ipam::Cidr;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, symlink};
+
+use dir::Entry;
 
 fn set(subnet: &str) -> RangeSet {
     let subnet: Cidr = subnet.parse().unwrap();
@@ -23,6 +25,15 @@ fn set(subnet: &str) -> RangeSet {
 
 fn owner(i: usize) -> Owner {
     Owner::new(&format!("c{i}"), "eth0").unwrap()
+}
+
+/// A temporary directory on a tmpfs when there is one: these tests are about
+/// logic, not the disk.
+fn scratch() -> tempfile::TempDir {
+    match Path::new("/dev/shm").is_dir() {
+        true => tempfile::tempdir_in("/dev/shm").unwrap(),
+        false => tempfile::tempdir().unwrap(),
+    }
 }
 
 fn open(dir: &Path) -> NetworkStore {
@@ -84,26 +95,22 @@ fn exhaustion_requests_and_gc() {
 }
 
 #[test]
-fn an_interrupted_add_is_rolled_back_and_debris_is_reclaimed() {
-    let tmp = tempfile::tempdir().unwrap();
+fn debris_is_reclaimed_and_foreign_files_are_respected() {
+    let tmp = scratch();
     let sets = [set("10.0.0.0/29"), set("fd00::/120")];
     let dir = tmp.path().join("net");
-    {
-        let mut s = open(tmp.path());
-        s.add(&owner(1), &sets, &[]).unwrap();
-        s.close().unwrap();
-    }
-    // An ADD of c2 killed after linking its first address.
-    symlink("owner:c2:eth0 10.0.0.3,fd00::3", dir.join(PENDING)).unwrap();
-    symlink("owner:c2:eth0", dir.join("10.0.0.3")).unwrap();
-    // Debris: an empty file, and an address link whose owner link is gone.
+    let mut s = open(tmp.path());
+    s.add(&owner(1), &sets, &[]).unwrap();
+    // Debris: an address record of c2 without its owner record (an ADD
+    // killed before its journal record), an address record whose owner does
+    // not list it, and an empty file (host-local's crash debris).
+    s.dir.link("owner:c2:eth0", "10.0.0.3").unwrap();
+    s.dir.link("owner:c1:eth0", "10.0.0.5").unwrap();
     fs::write(dir.join("10.0.0.4"), "").unwrap();
-    symlink("owner:c7:eth0", dir.join("10.0.0.5")).unwrap();
     // A foreign reservation (host-local's format) is respected.
     fs::write(dir.join("10.0.0.6"), "abc\r\neth0").unwrap();
+    s.close().unwrap();
     let mut s = open(tmp.path());
-    assert!(fs::symlink_metadata(dir.join(PENDING)).is_err());
-    assert!(fs::symlink_metadata(dir.join("10.0.0.3")).is_err());
     assert_eq!(s.holding(&owner(2)).unwrap(), Holding::Absent);
     // Debris is not counted as used: the next ADDs get .3, .4, .5, then
     // skip the foreign .6 and the held .2: the set is full.
@@ -111,24 +118,32 @@ fn an_interrupted_add_is_rolled_back_and_debris_is_reclaimed() {
     for (i, want) in [(3, "10.0.0.3"), (4, "10.0.0.4"), (5, "10.0.0.5")] {
         assert_eq!(s.add(&owner(i), &sets, &[]).unwrap()[0].to_string(), want);
     }
+    assert!(!dir.join("10.0.0.4").exists());
     assert!(matches!(
         s.add(&owner(6), &sets, &[]).unwrap_err(),
         StoreError::Exhausted { .. }
     ));
-    // GC keeps the foreign file.
+    // GC keeps the foreign file and removes debris.
+    fs::write(dir.join("10.0.0.4"), "").unwrap();
+    s.dir.link("owner:c9:eth0", "fd00::9").unwrap();
+    // An older version's link left over: ignored, and removed by GC.
+    symlink("owner:c1:eth0", dir.join("10.0.0.7")).unwrap();
+    assert_eq!(s.dir.entry("10.0.0.7").unwrap(), Entry::Absent);
     s.gc(|_| false).unwrap();
+    assert!(fs::symlink_metadata(dir.join("10.0.0.7")).is_err());
     assert!(s.reservations().unwrap().is_empty());
     assert!(dir.join("10.0.0.6").exists());
+    assert!(!dir.join("10.0.0.4").exists());
+    assert_eq!(s.dir.entry("fd00::9").unwrap(), Entry::Absent);
 }
 
 #[test]
 fn a_del_cut_short_is_repaired() {
     let tmp = tempfile::tempdir().unwrap();
     let sets = [set("10.0.0.0/29"), set("fd00::/120")];
-    let dir = tmp.path().join("net");
     let mut s = open(tmp.path());
     let a = s.add(&owner(1), &sets, &[]).unwrap();
-    fs::remove_file(dir.join(a[0].to_string())).unwrap();
+    s.dir.remove(&a[0].to_string()).unwrap();
     assert_eq!(s.holding(&owner(1)).unwrap(), Holding::Damaged(vec![a[1]]));
     // ADD repairs by releasing the rest and allocating again.
     let b = s.add(&owner(1), &sets, &[]).unwrap();
@@ -163,11 +178,63 @@ fn modes_are_private() {
             files += 1;
         }
     }
-    assert_eq!(files, 2); // lock and last.0
+    assert_eq!(files, 3); // lock, journal and index
     drop(s);
     assert_eq!(
         fs::metadata(data.join("net")).unwrap().mode() & 0o777,
         0o700
     );
     assert_eq!(fs::metadata(&data).unwrap().mode() & 0o777, 0o700);
+}
+
+mod recovery;
+
+#[test]
+fn an_exhausted_set_is_noted_until_something_changes() {
+    let tmp = scratch();
+    let dir = tmp.path().join("net");
+    let sets = [set("10.0.0.0/29")];
+    let exhausted = |s: &mut NetworkStore, i| {
+        matches!(
+            s.add(&owner(i), &sets, &[]),
+            Err(StoreError::Exhausted { .. })
+        )
+    };
+    let mut s = open(tmp.path());
+    for i in 1..5 {
+        s.add(&owner(i), &sets, &[]).unwrap();
+    }
+    // host-local's reservation of the fifth address.
+    fs::write(dir.join("10.0.0.6"), "abc\r\neth0").unwrap();
+    assert!(s.state.full.is_empty());
+    assert!(exhausted(&mut s, 9));
+    assert_eq!(s.state.full.len(), 1);
+    let note = s.state.full[0];
+    s.close().unwrap();
+    // The note is kept and answers the next ADD.
+    let mut s = open(tmp.path());
+    assert_eq!(s.state.full, [note]);
+    assert!(exhausted(&mut s, 9));
+    // Another configuration of the set is not covered by it.
+    let wider = [set("10.0.0.0/28")];
+    assert_eq!(
+        s.add(&owner(9), &wider, &[]).unwrap()[0].to_string(),
+        "10.0.0.7"
+    );
+    s.release(&owner(9)).unwrap();
+    // A release through the store voids it.
+    assert!(exhausted(&mut s, 9));
+    s.release(&owner(2)).unwrap();
+    assert_eq!(
+        s.add(&owner(9), &sets, &[]).unwrap()[0].to_string(),
+        "10.0.0.3"
+    );
+    // So does a name removed by someone else (the directory's mtime).
+    assert!(exhausted(&mut s, 10));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    fs::remove_file(dir.join("10.0.0.6")).unwrap();
+    assert_eq!(
+        s.add(&owner(10), &sets, &[]).unwrap()[0].to_string(),
+        "10.0.0.6"
+    );
 }

@@ -451,6 +451,11 @@ pub struct FakeIpam {
     pub calls: Rc<RefCell<Vec<Command>>>,
     /// Fail ADD with this error.
     pub fail_add: Option<CniError>,
+    /// Fail [`Ipam::settle`] with this error (the reservation could not be
+    /// made durable).
+    pub fail_settle: Option<CniError>,
+    /// How many times [`Ipam::settle`] was called.
+    pub settles: Rc<RefCell<usize>>,
     /// Extra routes in the ADD result.
     pub routes: Vec<Route>,
     /// Hand out IPv4 only.
@@ -498,6 +503,17 @@ impl Ipam for FakeIpam {
                 Ok(None)
             }
             _ => Ok(None),
+        }
+    }
+
+    fn settle(&mut self) -> Result<(), IpamError> {
+        *self.settles.borrow_mut() += 1;
+        match &self.fail_settle {
+            Some(e) => Err(IpamError::Failed {
+                verb: Command::Add,
+                error: e.clone(),
+            }),
+            None => Ok(()),
         }
     }
 }

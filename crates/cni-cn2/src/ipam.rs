@@ -19,6 +19,7 @@ use std::process::{Command as Process, Stdio};
 
 use cn2_core::cni::{CniError, CniResult, Command, Plugin, Request};
 use cni_ipam::plugin::IpamPlugin;
+use cni_ipam::store::PendingSync;
 use serde_json::Value;
 
 /// A failure to run the IPAM plugin or to understand it.
@@ -75,6 +76,13 @@ impl From<IpamError> for CniError {
 pub trait Ipam {
     /// Runs `verb` for the request; ADD returns the plugin's result.
     fn call(&mut self, verb: Command, req: &Request) -> Result<Option<CniResult>, IpamError>;
+
+    /// Waits until what the calls so far reserved is durable; the plugin
+    /// calls it before it answers an ADD. An IPAM plugin that makes its
+    /// changes durable before it returns has nothing to wait for.
+    fn settle(&mut self) -> Result<(), IpamError> {
+        Ok(())
+    }
 }
 
 /// Builds the CNI error an error object on stdout describes.
@@ -118,9 +126,14 @@ fn ipam_type(req: &Request) -> &str {
 }
 
 /// `cn2-ipam` in-process, any other IPAM plugin through [`ExecIpam`].
+///
+/// An in-process ADD returns as soon as the reservation is written, and
+/// its `fdatasync` runs on a thread of its own while the interface is
+/// wired; [`Ipam::settle`] waits for it before the plugin answers.
 #[derive(Debug, Default)]
 pub struct Delegate {
     exec: ExecIpam,
+    syncing: Option<std::thread::JoinHandle<Result<(), CniError>>>,
 }
 
 impl Ipam for Delegate {
@@ -130,7 +143,21 @@ impl Ipam for Delegate {
         }
         let mut ipam = IpamPlugin::default();
         let r = match verb {
-            Command::Add => ipam.add(req).map(Some),
+            Command::Add => ipam.add_deferred(req).and_then(|(result, sync)| {
+                self.settle().map_err(CniError::from)?;
+                // The sync is handed over once the thread exists, so that it
+                // can still be done here if no thread can be had.
+                let (give, take) = std::sync::mpsc::channel::<PendingSync>();
+                let waiter = move || take.recv().map_or(Ok(()), |s| Ok(s.wait()?));
+                match std::thread::Builder::new().spawn(waiter) {
+                    Ok(handle) => {
+                        give.send(sync).expect("the sync thread waits for it");
+                        self.syncing = Some(handle);
+                    }
+                    Err(_) => sync.wait()?,
+                }
+                Ok(Some(result))
+            }),
             Command::Del => ipam.del(req).map(|_| None),
             Command::Check => ipam.check(req).map(|_| None),
             Command::Gc => ipam.gc(req).map(|_| None),
@@ -138,6 +165,20 @@ impl Ipam for Delegate {
             Command::Version => Ok(None),
         };
         r.map_err(|error| IpamError::Failed { verb, error })
+    }
+
+    fn settle(&mut self) -> Result<(), IpamError> {
+        let Some(handle) = self.syncing.take() else {
+            return Ok(());
+        };
+        let failed = |error| IpamError::Failed {
+            verb: Command::Add,
+            error,
+        };
+        handle
+            .join()
+            .map_err(|_| failed(CniError::io("the IPAM sync thread panicked", "")))?
+            .map_err(failed)
     }
 }
 

@@ -555,6 +555,12 @@ impl<S: System, I: Ipam> Plugin for Cn2Plugin<S, I> {
                 &mut created,
             )
         };
+        // The reservation is durable before anything is answered; a
+        // failure to make it so undoes the ADD like any other.
+        let wired = wired.map_err(CniError::from).and_then(|result| {
+            self.ipam.settle()?;
+            Ok(result)
+        });
         match wired {
             Ok(result) => Ok(result),
             Err(e) => {
@@ -567,10 +573,13 @@ impl<S: System, I: Ipam> Plugin for Cn2Plugin<S, I> {
                         log(format_args!("undo: {u}"));
                     }
                 }
+                if let Err(u) = self.ipam.settle() {
+                    log(format_args!("undo: {u}"));
+                }
                 if let Err(u) = self.ipam.call(Command::Del, req) {
                     log(format_args!("undo: {u}"));
                 }
-                Err(e.into())
+                Err(e)
             }
         }
     }

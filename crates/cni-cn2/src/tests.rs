@@ -228,6 +228,22 @@ fn ipam_failure_is_passed_on_and_leaves_nothing() {
     assert_clean(&s);
 }
 
+/// The reservation must be durable before ADD answers: a failure to make
+/// it so fails the ADD, which then undoes everything like any other.
+#[test]
+fn add_waits_for_a_durable_reservation() {
+    let mut s = setup();
+    s.plugin.add(&request("ADD", "eth0", CONF)).unwrap();
+    assert_eq!(*s.ipam.settles.borrow(), 1);
+
+    let mut s = setup();
+    s.plugin.ipam.fail_settle = Some(CniError::io("fdatasync: disk gone", ""));
+    let e = s.plugin.add(&request("ADD", "eth0", CONF)).unwrap_err();
+    assert_eq!((e.code(), e.msg()), (5, "fdatasync: disk gone"));
+    assert_clean(&s);
+    assert_eq!(*s.ipam.calls.borrow(), [Command::Add, Command::Del]);
+}
+
 #[test]
 fn existing_ifname_and_missing_netns_fail_before_ipam() {
     let mut s = setup();

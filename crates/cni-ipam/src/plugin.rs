@@ -17,7 +17,7 @@ use std::time::Duration;
 use cn2_core::cni::{CniError, CniResult, IpConfig, IpNet, Plugin, Request};
 
 use crate::config::IpamConfig;
-use crate::store::{Holding, NetworkStore, Owner};
+use crate::store::{Holding, NetworkStore, Owner, PendingSync};
 
 /// The plugin.
 #[derive(Debug, Default, Clone)]
@@ -35,27 +35,44 @@ fn open(cfg: &IpamConfig, req: &Request, create: bool) -> Result<Option<NetworkS
     Ok(NetworkStore::open(&cfg.data_dir, &req.config.name, create)?)
 }
 
-impl Plugin for IpamPlugin {
-    fn add(&mut self, req: &Request) -> Result<CniResult, CniError> {
+impl IpamPlugin {
+    /// ADD with the reservation not yet durable: the result and the sync
+    /// that makes it so, which must succeed before the result is answered
+    /// (for an embedding plugin that has other work to do meanwhile; see
+    /// [`NetworkStore::close_deferred`]).
+    pub fn add_deferred(&mut self, req: &Request) -> Result<(CniResult, PendingSync), CniError> {
         let cfg = IpamConfig::from_request(req)?;
         let owner = owner(req)?;
         let mut store = open(&cfg, req, true)?.expect("created");
         store.set_step_delay(self.step_delay);
         let addrs = store.add(&owner, &cfg.sets, &cfg.requested)?;
-        store.close()?;
-        let mut result = CniResult {
-            routes: cfg.routes.clone(),
-            dns: cfg.dns.clone().unwrap_or_default(),
-            ..CniResult::default()
-        };
-        for (addr, set) in addrs.iter().zip(&cfg.sets) {
-            let range = set.range_for(addr).expect("allocated from the set");
-            result.ips.push(IpConfig {
-                interface: None,
-                address: IpNet::new(*addr, range.subnet.prefix()).expect("prefix fits"),
-                gateway: Some(range.gateway),
-            });
-        }
+        let sync = store.close_deferred()?;
+        Ok((result_of(&cfg, &addrs), sync))
+    }
+}
+
+/// The ADD result for the addresses reserved from `cfg`'s range sets.
+fn result_of(cfg: &IpamConfig, addrs: &[std::net::IpAddr]) -> CniResult {
+    let mut result = CniResult {
+        routes: cfg.routes.clone(),
+        dns: cfg.dns.clone().unwrap_or_default(),
+        ..CniResult::default()
+    };
+    for (addr, set) in addrs.iter().zip(&cfg.sets) {
+        let range = set.range_for(addr).expect("allocated from the set");
+        result.ips.push(IpConfig {
+            interface: None,
+            address: IpNet::new(*addr, range.subnet.prefix()).expect("prefix fits"),
+            gateway: Some(range.gateway),
+        });
+    }
+    result
+}
+
+impl Plugin for IpamPlugin {
+    fn add(&mut self, req: &Request) -> Result<CniResult, CniError> {
+        let (result, sync) = self.add_deferred(req)?;
+        sync.wait()?;
         Ok(result)
     }
 

@@ -342,6 +342,15 @@ impl Journal {
     pub fn sync(&self) -> Result<(), JournalError> {
         self.file.sync_data().map_err(io("fdatasync", &self.path))
     }
+
+    /// A second handle on the same journal (a duplicated descriptor): its
+    /// [`Journal::sync`] flushes what either handle wrote.
+    pub fn try_clone(&self) -> Result<Journal, JournalError> {
+        Ok(Journal {
+            file: self.file.try_clone().map_err(io("dup", &self.path))?,
+            path: self.path.clone(),
+        })
+    }
 }
 
 #[cfg(test)]

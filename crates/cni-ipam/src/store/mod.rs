@@ -396,6 +396,19 @@ impl NetworkStore {
         self.finish()
     }
 
+    /// Releases the lock and returns the `fdatasync` still to be done, for a
+    /// caller with other work before it answers (the `cn2` plugin wires the
+    /// interface meanwhile). Nothing may be answered as done before
+    /// [`PendingSync::wait`] succeeds; until then a power loss may undo the
+    /// changes, as if the operation had not happened.
+    pub fn close_deferred(mut self) -> Result<PendingSync, StoreError> {
+        let journal = self.journal.try_clone()?;
+        // Closing the descriptor releases the lock; `finish` then has
+        // nothing left to do.
+        drop(self.lock.take());
+        Ok(PendingSync { journal })
+    }
+
     fn finish(&mut self) -> Result<(), StoreError> {
         if let Some(lock) = self.lock.take() {
             // Closing the descriptor releases the lock.
@@ -786,6 +799,20 @@ fn config_hash(set: &RangeSet) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         })
+}
+
+/// The `fdatasync` that makes a closed store's changes durable
+/// ([`NetworkStore::close_deferred`]).
+#[derive(Debug)]
+pub struct PendingSync {
+    journal: Journal,
+}
+
+impl PendingSync {
+    /// Makes the changes durable: one `fdatasync` of the journal.
+    pub fn wait(self) -> Result<(), StoreError> {
+        Ok(self.journal.sync()?)
+    }
 }
 
 impl Drop for NetworkStore {

@@ -238,3 +238,25 @@ fn an_exhausted_set_is_noted_until_something_changes() {
         "10.0.0.6"
     );
 }
+
+/// `close_deferred` lets the next caller in at once (the lock is released
+/// before the sync), and what it wrote is there for that caller.
+#[test]
+fn deferred_close_releases_the_lock_before_the_sync() {
+    let tmp = scratch();
+    let sets = [set("10.0.0.0/29")];
+    let mut s = open(tmp.path());
+    let a = s.add(&owner(1), &sets, &[]).unwrap();
+    let pending = s.close_deferred().unwrap();
+    // Would block on the lock if it were still held.
+    let mut next = open(tmp.path());
+    assert_eq!(next.holding(&owner(1)).unwrap(), Holding::Held(a.clone()));
+    let b = next.add(&owner(2), &sets, &[]).unwrap();
+    assert_ne!(a, b);
+    next.close().unwrap();
+    pending.wait().unwrap();
+    assert_eq!(
+        open(tmp.path()).holding(&owner(1)).unwrap(),
+        Holding::Held(a)
+    );
+}

@@ -253,14 +253,7 @@ pub unsafe extern "C" fn cn2_cluster_selector(
             })
             .ok_or(cn2_result::CN2_NOT_FOUND)?
             .pool
-            .members
-            .iter()
-            .map(|m| Backend {
-                address: m.address,
-                port: m.port,
-                weight: 1,
-            })
-            .collect();
+            .backends();
         let inner = Selector::new(algorithm(algorithm_), members)
             .map_err(|_| cn2_result::CN2_INVALID_ARGUMENT)?;
         // SAFETY: checked above.

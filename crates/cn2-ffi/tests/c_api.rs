@@ -205,7 +205,7 @@ fn example_program_prints_the_plan() {
 /// 5-tuple.
 #[test]
 fn example_program_selects_members_like_rust() {
-    use cn2_core::ecmp::{Algorithm, Backend, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
+    use cn2_core::ecmp::{Algorithm, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
     use std::net::SocketAddr;
 
     let dir = tempfile::tempdir().unwrap();
@@ -231,16 +231,7 @@ fn example_program_selects_members_like_rust() {
         .unwrap();
     let listener = service.load_balancer.as_ref().unwrap().listeners[0].clone();
     assert_eq!((listener.protocol, listener.port), ("TCP", 8888));
-    let members: Vec<Backend> = listener
-        .pool
-        .members
-        .iter()
-        .map(|m| Backend {
-            address: m.address,
-            port: m.port,
-            weight: 1,
-        })
-        .collect();
+    let members = listener.pool.backends();
     assert_eq!(members.len(), 2);
     let selector = Selector::new(
         Algorithm::Maglev {

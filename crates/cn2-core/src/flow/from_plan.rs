@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::ecmp::routes::NodeRoutes;
-use crate::ecmp::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Selector};
+use crate::ecmp::{Algorithm, MAGLEV_DEFAULT_SIZE, Selector};
 use crate::plan::Plan;
 
 use super::{FlowError, FlowTable, PortMap};
@@ -88,18 +88,8 @@ pub fn node_table(
                     else {
                         continue;
                     };
-                    let members: Vec<Backend> = l
-                        .pool
-                        .members
-                        .iter()
-                        .map(|m| Backend {
-                            address: m.address,
-                            port: m.port,
-                            weight: 1,
-                        })
-                        .collect();
-                    let selector =
-                        Selector::new(algorithm, members).expect("the default Maglev size fits");
+                    let selector = Selector::new(algorithm, l.pool.backends())
+                        .expect("the default Maglev size fits");
                     table.map_port(
                         vrf,
                         fip.address,

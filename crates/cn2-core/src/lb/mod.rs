@@ -72,6 +72,21 @@ pub struct LbPool {
     pub members: Vec<Member>,
 }
 
+impl LbPool {
+    /// The members as member selection takes them (address, port, weight 1),
+    /// in slot order.
+    pub fn backends(&self) -> Vec<crate::ecmp::Backend> {
+        self.members
+            .iter()
+            .map(|m| crate::ecmp::Backend {
+                address: m.address,
+                port: m.port,
+                weight: 1,
+            })
+            .collect()
+    }
+}
+
 /// One backend interface.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Member {

@@ -49,7 +49,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
 use std::net::IpAddr;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The journal's file name in the network directory.
@@ -226,14 +226,7 @@ impl Journal {
     pub fn create(dir: &Path, dir_handle: &File) -> Result<Journal, JournalError> {
         let tmp = dir.join(NEW_FILE);
         let path = dir.join(FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("create", &tmp))?;
+        let file = super::private_file(&tmp, true).map_err(io("create", &tmp))?;
         let mut image = vec![0u8; BLOCK * (HEADERS + SLOTS) as usize];
         let header = encode(HEADER_MAGIC, 1, &0u64.to_le_bytes())?;
         image[BLOCK..2 * BLOCK].copy_from_slice(&header);

@@ -327,14 +327,7 @@ impl NetworkStore {
             }
         };
         let lock_path = dir.join(LOCK);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(io("open", &lock_path))?;
+        let lock = private_file(&lock_path, false).map_err(io("open", &lock_path))?;
         dir::flock(&lock, libc::LOCK_EX).map_err(io("lock", &lock_path))?;
         let saved = State::read(&lock);
         let boot = state::boot_id();
@@ -799,6 +792,18 @@ fn config_hash(set: &RangeSet) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         })
+}
+
+/// Opens `path` for reading and writing, created 0600 if missing, and
+/// emptied first if `truncate`: every file of a store is opened this way.
+fn private_file(path: &Path, truncate: bool) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .mode(0o600)
+        .open(path)
 }
 
 /// The `fdatasync` that makes a closed store's changes durable

@@ -38,7 +38,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::journal::crc32c;
@@ -209,14 +209,7 @@ impl Table {
             .max(MIN_SLOTS)
             .next_power_of_two();
         let tmp = dir.join(NEW_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("create", &tmp))?;
+        let file = super::private_file(&tmp, true).map_err(io("create", &tmp))?;
         file.set_len(HEADER + slots * SLOT as u64)
             .map_err(io("truncate", &tmp))?;
         file.write_all_at(&header(slots), 0)

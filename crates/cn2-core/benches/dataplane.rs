@@ -117,6 +117,25 @@ fn established_burst_1m_flows(bencher: divan::Bencher) {
         });
 }
 
+/// Bursts over a hot set of 4,096 connections in the same table: the
+/// lookups' own cost, with the flows in the caches.
+#[divan::bench(sample_count = 20)]
+fn established_burst_hot_set(bencher: divan::Bencher) {
+    const CONNECTIONS: u64 = 500_000;
+    let t = table(1_200_000);
+    for i in 0..CONNECTIONS {
+        t.process(&packet(i), 0);
+    }
+    let order: Vec<Packet> = (0..100_000u64).map(|i| packet(mix(i) % 4096)).collect();
+    let mut out = vec![Decision::EMPTY; order.len()];
+    bencher
+        .counter(divan::counter::ItemsCount::new(order.len()))
+        .bench_local(|| {
+            t.process_burst(&order, 1, &mut out);
+            assert!(out.iter().all(|d| d.action == Action::Nat));
+        });
+}
+
 /// Lookups of established flows in the same 1,000,000-flow table, over a
 /// hot set of 4,096 connections (traffic with locality: packets of active
 /// connections arrive in trains).

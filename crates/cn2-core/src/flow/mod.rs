@@ -717,18 +717,23 @@ impl FlowTable {
                 prepare(ahead, &mut keys[ring], &mut hashes[ring]);
             }
             let closing = closing(p);
-            out[i] = match self.hit(k, h, now, closing) {
-                Some(e) => {
-                    if closing {
-                        self.mark(&e.reverse_key());
+            // The decision is read from the flow in place, under its lock.
+            let hit = self.hit_with(k, h, now, closing, |e| {
+                let nat = e.state & NAT != 0;
+                let decision = Decision {
+                    action: if nat { Action::Nat } else { Action::Forward },
+                    flags: nat_flags(e.state),
+                    rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
+                    drop_reason: None,
+                };
+                (decision, closing.then(|| e.reverse_key()))
+            });
+            out[i] = match hit {
+                Some((decision, reverse)) => {
+                    if let Some(r) = reverse {
+                        self.mark(&r);
                     }
-                    let nat = e.state & NAT != 0;
-                    Decision {
-                        action: if nat { Action::Nat } else { Action::Forward },
-                        flags: nat_flags(e.state),
-                        rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
-                        drop_reason: None,
-                    }
+                    decision
                 }
                 None => Decision::from(&self.create(p, k, h, now, closing)),
             };

@@ -65,6 +65,32 @@ fn table(capacity: usize) -> FlowTable {
     t
 }
 
+/// The connections every established-flow case looks up.
+const CONNECTIONS: u64 = 500_000;
+
+/// A table of capacity 1,200,000 holding [`CONNECTIONS`] connections
+/// (1,000,000 flows), all made at time 0.
+fn established_table() -> FlowTable {
+    let t = table(1_200_000);
+    for i in 0..CONNECTIONS {
+        assert!(t.process(&packet(i), 0).created);
+    }
+    assert_eq!(t.len(), 1_000_000);
+    t
+}
+
+/// `order` looked up in one [`FlowTable::process_burst`] call per sample;
+/// every packet must find its NAT flow.
+fn bench_bursts(bencher: divan::Bencher, t: &FlowTable, order: &[Packet]) {
+    let mut out = vec![Decision::EMPTY; order.len()];
+    bencher
+        .counter(divan::counter::ItemsCount::new(order.len()))
+        .bench_local(|| {
+            t.process_burst(order, 1, &mut out);
+            assert!(out.iter().all(|d| d.action == Action::Nat));
+        });
+}
+
 #[divan::bench(args = [100, 1000])]
 fn maglev_build_65537(bencher: divan::Bencher, n: u32) {
     let members = backends(n);
@@ -75,12 +101,7 @@ fn maglev_build_65537(bencher: divan::Bencher, n: u32) {
 /// connections), one core, random order.
 #[divan::bench(sample_count = 20)]
 fn established_lookup_1m_flows(bencher: divan::Bencher) {
-    const CONNECTIONS: u64 = 500_000;
-    let t = table(1_200_000);
-    for i in 0..CONNECTIONS {
-        assert!(t.process(&packet(i), 0).created);
-    }
-    assert_eq!(t.len(), 1_000_000);
+    let t = established_table();
     let order: Vec<Packet> = (0..100_000u64)
         .map(|i| packet(mix(i ^ 0xabcd) % CONNECTIONS))
         .collect();
@@ -99,41 +120,20 @@ fn established_lookup_1m_flows(bencher: divan::Bencher) {
 /// hash and prefetch the burst, then look up).
 #[divan::bench(sample_count = 20)]
 fn established_burst_1m_flows(bencher: divan::Bencher) {
-    const CONNECTIONS: u64 = 500_000;
-    let t = table(1_200_000);
-    for i in 0..CONNECTIONS {
-        assert!(t.process(&packet(i), 0).created);
-    }
-    assert_eq!(t.len(), 1_000_000);
+    let t = established_table();
     let order: Vec<Packet> = (0..100_000u64)
         .map(|i| packet(mix(i ^ 0xabcd) % CONNECTIONS))
         .collect();
-    let mut out = vec![Decision::EMPTY; order.len()];
-    bencher
-        .counter(divan::counter::ItemsCount::new(order.len()))
-        .bench_local(|| {
-            t.process_burst(&order, 1, &mut out);
-            assert!(out.iter().all(|d| d.action == Action::Nat));
-        });
+    bench_bursts(bencher, &t, &order);
 }
 
 /// Bursts over a hot set of 4,096 connections in the same table: the
 /// lookups' own cost, with the flows in the caches.
 #[divan::bench(sample_count = 20)]
 fn established_burst_hot_set(bencher: divan::Bencher) {
-    const CONNECTIONS: u64 = 500_000;
-    let t = table(1_200_000);
-    for i in 0..CONNECTIONS {
-        t.process(&packet(i), 0);
-    }
+    let t = established_table();
     let order: Vec<Packet> = (0..100_000u64).map(|i| packet(mix(i) % 4096)).collect();
-    let mut out = vec![Decision::EMPTY; order.len()];
-    bencher
-        .counter(divan::counter::ItemsCount::new(order.len()))
-        .bench_local(|| {
-            t.process_burst(&order, 1, &mut out);
-            assert!(out.iter().all(|d| d.action == Action::Nat));
-        });
+    bench_bursts(bencher, &t, &order);
 }
 
 /// Lookups of established flows in the same 1,000,000-flow table, over a
@@ -141,11 +141,7 @@ fn established_burst_hot_set(bencher: divan::Bencher) {
 /// connections arrive in trains).
 #[divan::bench(sample_count = 20)]
 fn established_lookup_hot_set(bencher: divan::Bencher) {
-    const CONNECTIONS: u64 = 500_000;
-    let t = table(1_200_000);
-    for i in 0..CONNECTIONS {
-        t.process(&packet(i), 0);
-    }
+    let t = established_table();
     let order: Vec<Packet> = (0..100_000u64).map(|i| packet(mix(i) % 4096)).collect();
     bencher
         .counter(divan::counter::ItemsCount::new(order.len()))
@@ -211,10 +207,6 @@ fn new_flow_setup_burst(bencher: divan::Bencher) {
 /// shards (a 64th of it).
 #[divan::bench(sample_count = 20)]
 fn expire_sweep_1m_flows(bencher: divan::Bencher) {
-    const CONNECTIONS: u64 = 500_000;
-    let t = table(1_200_000);
-    for i in 0..CONNECTIONS {
-        t.process(&packet(i), 0);
-    }
+    let t = established_table();
     bencher.bench_local(|| assert_eq!(t.expire(100), 0));
 }

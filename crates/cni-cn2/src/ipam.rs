@@ -182,6 +182,14 @@ impl Ipam for Delegate {
     }
 }
 
+impl Drop for Delegate {
+    /// A sync still running is waited for: a caller that never settled
+    /// still leaves nothing undone behind it.
+    fn drop(&mut self) {
+        let _ = self.settle();
+    }
+}
+
 /// The IPAM plugin as a process found in `CNI_PATH`.
 #[derive(Debug, Default)]
 pub struct ExecIpam;

@@ -248,7 +248,10 @@ fn deferred_close_releases_the_lock_before_the_sync() {
     let mut s = open(tmp.path());
     let a = s.add(&owner(1), &sets, &[]).unwrap();
     let pending = s.close_deferred().unwrap();
-    // Would block on the lock if it were still held.
+    // The lock is free: taking it without waiting succeeds.
+    let lock = File::open(tmp.path().join("net").join(LOCK)).unwrap();
+    dir::flock(&lock, libc::LOCK_EX | libc::LOCK_NB).expect("the lock is released");
+    drop(lock);
     let mut next = open(tmp.path());
     assert_eq!(next.holding(&owner(1)).unwrap(), Holding::Held(a.clone()));
     let b = next.add(&owner(2), &sets, &[]).unwrap();

@@ -120,18 +120,14 @@ fn an_unknown_value_warns_and_the_next_level_decides() {
 fn members_chosen(edit: impl Fn(String) -> String) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let book = std::fs::read_to_string(root().join("examples/book/services.yaml")).unwrap();
-    let edited = edit(book.clone());
     let path = dir.path().join("book.yaml");
-    std::fs::write(&path, &edited).unwrap();
+    std::fs::write(&path, edit(book)).unwrap();
     let path = path.to_str().unwrap();
     (40000..40064)
         .map(|port| {
-            let out = cn2ctl(
+            let v = flow_json(
+                path,
                 &[
-                    "flow",
-                    path,
-                    "-o",
-                    "json",
                     "--node",
                     "cent222",
                     "--proto",
@@ -141,10 +137,7 @@ fn members_chosen(edit: impl Fn(String) -> String) -> Vec<String> {
                     "--dst",
                     "10.96.100.10:8888",
                 ],
-                None,
             );
-            assert!(out.status.success());
-            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             v["member"]["address"].as_str().unwrap().to_string()
         })
         .collect()

@@ -6,15 +6,7 @@ use common::*;
 use serde_json::Value;
 
 fn flow(args: &[&str]) -> Value {
-    let mut all = vec!["flow", "examples/book", "-o", "json"];
-    all.extend_from_slice(args);
-    let out = cn2ctl(&all, None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    flow_json("examples/book", args)
 }
 
 #[test]

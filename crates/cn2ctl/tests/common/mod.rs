@@ -31,6 +31,19 @@ pub fn cn2ctl(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// `cn2ctl flow PATH -o json ARGS...`, which must succeed; the parsed output.
+pub fn flow_json(path: &str, args: &[&str]) -> Value {
+    let mut all = vec!["flow", path, "-o", "json"];
+    all.extend_from_slice(args);
+    let out = cn2ctl(&all, None);
+    assert!(
+        out.status.success(),
+        "cn2ctl {all:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("flow output is JSON")
+}
+
 /// `cn2ctl plan -o json ARGS...`, which must succeed; the parsed output.
 pub fn plan_json(args: &[&str]) -> Value {
     let mut all = vec!["plan", "-o", "json"];

@@ -49,28 +49,28 @@ pub const LB_ALGORITHM_ANNOTATION: &str = "cn2.dev/lb-algorithm";
 /// than `ecmp` or `maglev` is ignored with a warning naming where it is,
 /// and the next level decides.
 fn lb_algorithm(inv: &Inventory, svc: &Service, warnings: &mut Vec<String>) -> &'static str {
-    let namespace = inv.namespaces.get(&svc.metadata.namespace);
+    let ns = &svc.metadata.namespace;
     let levels = [
-        (Some(&svc.metadata), "service".to_string()),
-        (
-            namespace.map(|n| &n.metadata),
-            format!("Namespace {}", svc.metadata.namespace),
-        ),
-        (
-            inv.kubemanager.as_ref().map(|k| &k.metadata),
-            "Kubemanager".to_string(),
-        ),
+        (Some(&svc.metadata), "service"),
+        (inv.namespaces.get(ns).map(|n| &n.metadata), "Namespace"),
+        (inv.kubemanager.as_ref().map(|k| &k.metadata), "Kubemanager"),
     ];
-    for (meta, what) in levels {
+    for (meta, level) in levels {
         let Some(value) = meta.and_then(|m| m.annotations.get(LB_ALGORITHM_ANNOTATION)) else {
             continue;
         };
         match value.trim() {
             "ecmp" => return "ecmp",
             "maglev" => return "maglev",
-            other => warnings.push(format!(
-                "annotation {LB_ALGORITHM_ANNOTATION} on the {what}: {other:?} is not ecmp or maglev; ignored"
-            )),
+            other => {
+                let what = match level {
+                    "Namespace" => format!("Namespace {ns}"),
+                    _ => level.to_string(),
+                };
+                warnings.push(format!(
+                    "annotation {LB_ALGORITHM_ANNOTATION} on the {what}: {other:?} is not ecmp or maglev; ignored"
+                ));
+            }
         }
     }
     "ecmp"

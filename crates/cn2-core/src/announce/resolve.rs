@@ -101,6 +101,11 @@ pub struct AddressPool {
 pub const POOL_ID_PREFIX: &str = "address-pool/";
 
 impl AddressPool {
+    /// The pool's id among networks: `address-pool/<name>`.
+    pub fn id(&self) -> String {
+        format!("{POOL_ID_PREFIX}{}", self.name)
+    }
+
     /// The pool as an external address source beside the virtual networks:
     /// id `address-pool/<name>`, one subnet per family present.
     pub fn as_network(&self) -> Network {
@@ -121,7 +126,7 @@ impl AddressPool {
             })
         };
         Network {
-            id: format!("{POOL_ID_PREFIX}{}", self.name),
+            id: self.id(),
             namespace: String::new(),
             name: self.name.clone(),
             labels: self.labels.clone(),

@@ -117,7 +117,7 @@ impl ExternalSelectors {
                      by its serviceAllocation to other namespaces or services"
                 )),
                 Some(p) => Selection::Candidates {
-                    networks: Arc::from(vec![p.as_network().id]),
+                    networks: Arc::from(vec![p.id()]),
                     via: format!("service annotation {POOL_ANNOTATION}"),
                     kind: CandidateKind::Pools,
                 },
@@ -187,7 +187,7 @@ impl ExternalSelectors {
         auto.sort_by_key(|&(rank, priority, _)| (rank, priority));
         let auto: Vec<String> = auto
             .into_iter()
-            .map(|(_, _, p)| p.as_network().id)
+            .map(|(_, _, p)| p.id())
             .collect();
         if !auto.is_empty() {
             return Selection::Candidates {

@@ -185,10 +185,7 @@ impl ExternalSelectors {
             })
             .collect();
         auto.sort_by_key(|&(rank, priority, _)| (rank, priority));
-        let auto: Vec<String> = auto
-            .into_iter()
-            .map(|(_, _, p)| p.id())
-            .collect();
+        let auto: Vec<String> = auto.into_iter().map(|(_, _, p)| p.id()).collect();
         if !auto.is_empty() {
             return Selection::Candidates {
                 networks: auto.into(),

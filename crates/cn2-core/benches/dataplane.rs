@@ -116,8 +116,8 @@ fn established_lookup_1m_flows(bencher: divan::Bencher) {
         });
 }
 
-/// The same lookups in bursts of 32 packets ([`FlowTable::process_burst`]:
-/// hash and prefetch the burst, then look up).
+/// The same lookups in one [`FlowTable::process_burst`] call (keys hashed
+/// and slots prefetched in groups ahead of the lookups).
 #[divan::bench(sample_count = 20)]
 fn established_burst_1m_flows(bencher: divan::Bencher) {
     let t = established_table();
@@ -186,7 +186,7 @@ fn select_member(bencher: divan::Bencher, algorithm: &str) {
         });
 }
 
-/// New connections arriving in bursts of 32 ([`FlowTable::process_burst`]):
+/// New connections arriving in a burst ([`FlowTable::process_burst`]):
 /// the forward slot is prefetched with the burst.
 #[divan::bench(sample_count = 20)]
 fn new_flow_setup_burst(bencher: divan::Bencher) {

@@ -41,10 +41,10 @@
 //!
 //! **Bursts.** A table of a million flows is far larger than the caches, so a
 //! lookup is bound by one memory access. [`FlowTable::process_burst`] hashes
-//! and prefetches the slot of packet `i + BURST` while it looks up packet
-//! `i`: the memory accesses of a burst overlap instead of queuing (the staged
-//! prefetching of DPDK's bulk hash lookups). See `BENCHMARKS.md` for the
-//! figures.
+//! and prefetches the slots of a group of packets two groups before it looks
+//! them up: the memory accesses of a burst overlap instead of queuing (the
+//! staged prefetching of DPDK's bulk hash lookups). See `BENCHMARKS.md` for
+//! the figures.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -66,8 +66,11 @@ pub const TCP_RST: u8 = 0x04;
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 180;
 /// The number of shards (each with its own lock).
 pub const SHARDS: usize = 64;
-/// The most packets [`FlowTable::process_burst`] prefetches at once.
-pub const BURST: usize = 32;
+/// The packets [`FlowTable::process_burst`] hashes and prefetches together.
+pub const BURST_GROUP: usize = 4;
+/// How many groups ahead of its lookups [`FlowTable::process_burst`]
+/// prefetches.
+pub const BURST_GROUPS_AHEAD: usize = 2;
 /// Slots an expiry sweep examines between releases of a shard's lock.
 const SWEEP_CHUNK: usize = 1024;
 
@@ -692,51 +695,68 @@ impl FlowTable {
     /// Processes a burst of packets at time `now`, writing one [`Decision`]
     /// per packet to `out` (which must be at least as long as `packets`).
     ///
-    /// The lookups are software-pipelined: while packet `i` is looked up, the
-    /// home slot of packet `i + BURST` is hashed and prefetched, so about
-    /// [`BURST`] memory accesses are always in flight. Packets without a flow
-    /// go through [`FlowTable::process`]. Nothing is allocated.
+    /// The lookups are software-pipelined in groups of [`BURST_GROUP`]
+    /// packets: the keys of a group are built and hashed together and the
+    /// group's home slots prefetched back to back, [`BURST_GROUPS_AHEAD`]
+    /// groups before the group is looked up. Prefetches issued close
+    /// together start their address translations and memory accesses
+    /// together, where one prefetch per packet spread between lookups would
+    /// let them queue. Packets without a flow go through
+    /// [`FlowTable::process`]. Nothing is allocated.
     pub fn process_burst(&self, packets: &[Packet], now: u64, out: &mut [Decision]) {
         assert!(out.len() >= packets.len(), "one decision per packet");
         self.tick(now);
-        let mut keys = [RawKey::default(); BURST];
-        let mut hashes = [0u64; BURST];
-        let prepare = |p: &Packet, key: &mut RawKey, hash: &mut u64| {
-            *key = RawKey::new(p.vrf, &p.tuple);
-            *hash = key.hash();
-            self.prefetch_home(*hash);
-        };
-        for (i, p) in packets.iter().take(BURST).enumerate() {
-            prepare(p, &mut keys[i], &mut hashes[i]);
-        }
-        for (i, p) in packets.iter().enumerate() {
-            let ring = i % BURST;
-            let (k, h) = (keys[ring], hashes[ring]);
-            let k = &k;
-            if let Some(ahead) = packets.get(i + BURST) {
-                prepare(ahead, &mut keys[ring], &mut hashes[ring]);
-            }
-            let closing = closing(p);
-            // The decision is read from the flow in place, under its lock.
-            let hit = self.hit_with(k, h, now, closing, |e| {
-                let nat = e.state & NAT != 0;
-                let decision = Decision {
-                    action: if nat { Action::Nat } else { Action::Forward },
-                    flags: nat_flags(e.state),
-                    rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
-                    drop_reason: None,
-                };
-                (decision, closing.then(|| e.reverse_key()))
-            });
-            out[i] = match hit {
-                Some((decision, reverse)) => {
-                    if let Some(r) = reverse {
-                        self.mark(&r);
-                    }
-                    decision
+        const RING: usize = BURST_GROUPS_AHEAD + 1;
+        let mut keys = [[RawKey::default(); BURST_GROUP]; RING];
+        let mut hashes = [[0u64; BURST_GROUP]; RING];
+        let groups = packets.len().div_ceil(BURST_GROUP);
+        let group =
+            |g: usize| &packets[g * BURST_GROUP..((g + 1) * BURST_GROUP).min(packets.len())];
+        let prepare =
+            |g: usize, keys: &mut [RawKey; BURST_GROUP], hashes: &mut [u64; BURST_GROUP]| {
+                let ps = group(g);
+                for ((p, k), h) in ps.iter().zip(keys.iter_mut()).zip(hashes.iter_mut()) {
+                    *k = RawKey::new(p.vrf, &p.tuple);
+                    *h = k.hash();
                 }
-                None => Decision::from(&self.create(p, k, h, now, closing)),
+                for &h in &hashes[..ps.len()] {
+                    self.prefetch_home(h);
+                }
             };
+        for g in 0..groups.min(BURST_GROUPS_AHEAD) {
+            prepare(g, &mut keys[g % RING], &mut hashes[g % RING]);
+        }
+        for g in 0..groups {
+            let ahead = g + BURST_GROUPS_AHEAD;
+            if ahead < groups {
+                prepare(ahead, &mut keys[ahead % RING], &mut hashes[ahead % RING]);
+            }
+            let (keys, hashes) = (&keys[g % RING], &hashes[g % RING]);
+            let out = &mut out[g * BURST_GROUP..];
+            for (j, p) in group(g).iter().enumerate() {
+                let (k, h) = (&keys[j], hashes[j]);
+                let closing = closing(p);
+                // The decision is read from the flow in place, under its lock.
+                let hit = self.hit_with(k, h, now, closing, |e| {
+                    let nat = e.state & NAT != 0;
+                    let decision = Decision {
+                        action: if nat { Action::Nat } else { Action::Forward },
+                        flags: nat_flags(e.state),
+                        rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
+                        drop_reason: None,
+                    };
+                    (decision, closing.then(|| e.reverse_key()))
+                });
+                out[j] = match hit {
+                    Some((decision, reverse)) => {
+                        if let Some(r) = reverse {
+                            self.mark(&r);
+                        }
+                        decision
+                    }
+                    None => Decision::from(&self.create(p, k, h, now, closing)),
+                };
+            }
         }
     }
 

@@ -332,6 +332,32 @@ fn bursts_decide_like_single_packets() {
     assert_eq!((a.len(), a.expire(4)), (b.len(), b.expire(4)));
 }
 
+/// Bursts of every length around the pipeline's group sizes, including the
+/// empty one and partial last groups, decide like single packets.
+#[test]
+fn bursts_of_every_short_length_decide_like_single_packets() {
+    let group = super::BURST_GROUP;
+    for n in 0..=group * (super::BURST_GROUPS_AHEAD + 2) + 1 {
+        let a = table(Algorithm::Ecmp);
+        let b = table(Algorithm::Ecmp);
+        // Every packet twice: the first creates, the second finds.
+        let packets: Vec<Packet> = (0..n as u16)
+            .map(|i| pkt("10.47.255.250", 2000 + i / 2, "10.96.100.10", 8888))
+            .collect();
+        let mut out = vec![Decision::EMPTY; n + 1];
+        a.process_burst(&packets, 1, &mut out);
+        for (i, p) in packets.iter().enumerate() {
+            assert_eq!(
+                out[i],
+                Decision::from(&b.process(p, 1)),
+                "packet {i} of {n}"
+            );
+        }
+        assert_eq!(out[n], Decision::EMPTY, "nothing written past the burst");
+        assert_eq!(a.len(), b.len());
+    }
+}
+
 proptest::proptest! {
     /// For any client (IPv4 or IPv6), the pair is consistent: the forward
     /// flow rewrites to the member, the member's reply finds the reverse flow

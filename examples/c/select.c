@@ -134,6 +134,23 @@ int main(int argc, char **argv) {
         printf("select tcp %s -> %s member %s\n", endpoint(&t.src, t.src_port, src, sizeof src),
                endpoint(&t.dst, t.dst_port, dst, sizeof dst), endpoint(&m.address, m.port, member, sizeof member));
     }
+
+    /* The same connections as one burst, as a data path receives packets. */
+    cn2_five_tuple burst[8];
+    cn2_member chosen[8];
+    for (int i = 0; i < 8; i++) {
+        burst[i] = t;
+        burst[i].src_port = (uint16_t)(40000 + i);
+    }
+    if (status == 0) {
+        r = cn2_selector_select_burst(selector, burst, 8, chosen);
+        if (r != CN2_OK) status = fail("select burst", r);
+    }
+    for (int i = 0; status == 0 && i < 8; i++) {
+        char src[64], member[64];
+        printf("burst tcp %s member %s\n", endpoint(&burst[i].src, burst[i].src_port, src, sizeof src),
+               endpoint(&chosen[i].address, chosen[i].port, member, sizeof member));
+    }
     cn2_selector_free(selector);
     return status;
 }

@@ -4,7 +4,8 @@
 //!
 //! Both sides get the same members and the same 5-tuples and go through
 //! their public entry points: `Selector::select` against
-//! `cn2_selector_select`; `FlowTable::process` (and `process_bits`, which the
+//! `cn2_selector_select`, `Selector::select_burst` against
+//! `cn2_selector_select_burst` (one call for all 4,096 tuples); `FlowTable::process` (and `process_bits`, which the
 //! C API calls) against `cn2_flow_table_process`. Each side reads the same
 //! fields of its answer (the member's address and port; the verdict's
 //! action, flags, member, rewrite port and whether the packet created the
@@ -103,9 +104,13 @@ fn select_native(bencher: divan::Bencher) {
         });
 }
 
-#[divan::bench]
-fn select_c_api(bencher: divan::Bencher) {
-    let members: Vec<cn2_member> = backends()
+/// The tuples of one burst call, as a data-plane agent receives packets
+/// (DPDK's bursts are 32 to 256 packets).
+const BURST: usize = 64;
+
+/// The members of [`backends`] in C form.
+fn c_members() -> Vec<cn2_member> {
+    backends()
         .iter()
         .map(|b| cn2_member {
             address: ip(match b.address {
@@ -115,7 +120,12 @@ fn select_c_api(bencher: divan::Bencher) {
             port: b.port,
             weight: 1,
         })
-        .collect();
+        .collect()
+}
+
+#[divan::bench]
+fn select_c_api(bencher: divan::Bencher) {
+    let members = c_members();
     let mut s = std::ptr::null_mut();
     // SAFETY: valid pointers; freed below.
     unsafe {
@@ -140,6 +150,70 @@ fn select_c_api(bencher: divan::Bencher) {
                 // SAFETY: live handle, valid pointers.
                 unsafe { cn2_selector_select(s, divan::black_box(t), &mut out) };
                 sum += c_member(&out);
+            }
+            sum
+        });
+    // SAFETY: created above.
+    unsafe { cn2_selector_free(s) };
+}
+
+#[divan::bench]
+fn select_burst_native(bencher: divan::Bencher) {
+    let s = Selector::new(
+        Algorithm::Maglev {
+            table_size: MAGLEV_DEFAULT_SIZE,
+        },
+        backends(),
+    )
+    .unwrap();
+    let ts = native_tuples();
+    let mut out = vec![None; BURST];
+    bencher
+        .counter(divan::counter::ItemsCount::new(ts.len()))
+        .bench_local(|| {
+            let mut sum = 0;
+            for burst in ts.chunks(BURST) {
+                s.select_burst(divan::black_box(burst), &mut out);
+                sum += out[..burst.len()]
+                    .iter()
+                    .map(|m| native_member(m.unwrap()))
+                    .sum::<u64>();
+            }
+            sum
+        });
+}
+
+#[divan::bench]
+fn select_burst_c_api(bencher: divan::Bencher) {
+    let members = c_members();
+    let mut s = std::ptr::null_mut();
+    // SAFETY: valid pointers; freed below.
+    unsafe {
+        cn2_selector_new(
+            cn2_lb_algorithm::CN2_LB_MAGLEV,
+            members.as_ptr(),
+            members.len(),
+            &mut s,
+        )
+    };
+    let ts = c_tuples();
+    let mut out = vec![members[0]; BURST];
+    bencher
+        .counter(divan::counter::ItemsCount::new(ts.len()))
+        .bench_local(|| {
+            let mut sum = 0;
+            for burst in ts.chunks(BURST) {
+                // SAFETY: live handle, `burst.len()` tuples and members.
+                let r = unsafe {
+                    cn2_selector_select_burst(
+                        s,
+                        divan::black_box(burst.as_ptr()),
+                        burst.len(),
+                        out.as_mut_ptr(),
+                    )
+                };
+                assert_eq!(r, cn2_result::CN2_OK);
+                sum += out[..burst.len()].iter().map(c_member).sum::<u64>();
             }
             sum
         });

@@ -242,6 +242,7 @@ fn example_program_selects_members_like_rust() {
     .unwrap();
 
     let mut chosen = std::collections::BTreeSet::new();
+    let mut singles = Vec::new();
     let lines: Vec<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("select "))
@@ -271,7 +272,11 @@ fn example_program_selects_members_like_rust() {
             "{line}"
         );
         chosen.insert(member);
+        singles.push(format!("burst tcp {src} member {member}"));
     }
+    // The burst call picks what the single calls picked, tuple by tuple.
+    let bursts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("burst ")).collect();
+    assert_eq!(bursts, singles, "{stdout}");
     assert!(
         chosen.iter().all(|m| members
             .iter()

@@ -105,6 +105,19 @@ pub fn hash_with_seed(t: &FiveTuple, seed: u64) -> u64 {
     )
 }
 
+/// The five words of the flow hash, in order, from addresses already in
+/// their 128-bit form (see [`addr_bits`]).
+#[inline]
+pub fn hash_words(protocol: u8, src: u128, src_port: u16, dst: u128, dst_port: u16) -> [u64; 5] {
+    [
+        (src >> 64) as u64,
+        src as u64,
+        (dst >> 64) as u64,
+        dst as u64,
+        (protocol as u64) << 32 | (src_port as u64) << 16 | dst_port as u64,
+    ]
+}
+
 /// The flow hash from addresses already in their 128-bit form (see
 /// [`addr_bits`]): the same value as [`hash_with_seed`], for callers that hold
 /// raw address bytes (the C API).
@@ -117,22 +130,81 @@ pub fn hash_bits(
     dst_port: u16,
     seed: u64,
 ) -> u64 {
-    let src_high = (src >> 64) as u64;
+    hash_of_words(&hash_words(protocol, src, src_port, dst, dst_port), seed)
+}
+
+/// The flow hash of a tuple's five [`hash_words`], with `seed`.
+#[inline]
+pub fn hash_of_words(words: &[u64; 5], seed: u64) -> u64 {
     // The first round of an IPv4 source (high half 0) depends on the seed
     // alone: with the seed a constant, it is a constant, and the hash of an
     // IPv4 tuple takes four rounds of latency instead of five.
-    let first = if src_high == 0 {
+    let first = if words[0] == 0 {
         mix(seed)
     } else {
-        mix(seed ^ src_high)
+        mix(seed ^ words[0])
     };
-    let words = [
-        src as u64,
-        (dst >> 64) as u64,
-        dst as u64,
-        (protocol as u64) << 32 | (src_port as u64) << 16 | dst_port as u64,
-    ];
-    words.iter().fold(first, |h, w| mix(h ^ w))
+    words[1..].iter().fold(first, |h, w| mix(h ^ w))
+}
+
+/// How many flow hashes [`hash_lanes`] computes at once.
+pub const LANES: usize = 4;
+
+/// The flow hashes of [`LANES`] tuples, given as their [`hash_words`], with
+/// `seed`: the same values as [`hash_bits`] for each, computed round by
+/// round across the tuples. One hash is a chain of five dependent rounds;
+/// interleaving independent chains keeps the multipliers busy instead of
+/// waiting on each round in turn, which is what a burst of selections is
+/// bound by.
+#[inline]
+pub fn hash_lanes(words: &[[u64; 5]; LANES], seed: u64) -> [u64; LANES] {
+    let mut h = if words.iter().all(|w| w[0] == 0) {
+        // IPv4 sources only: the first round is a constant (see hash_bits).
+        [mix(seed); LANES]
+    } else {
+        std::array::from_fn(|l| mix(seed ^ words[l][0]))
+    };
+    for round in 1..5 {
+        for (h, w) in h.iter_mut().zip(words) {
+            *h = mix(*h ^ w[round]);
+        }
+    }
+    h
+}
+
+/// The flow hashes of `tuples` into `out[..tuples.len()]` (`out` at least
+/// as long): [`flow_hash`] of each, [`LANES`] at a time ([`hash_lanes`]).
+pub fn flow_hashes(tuples: &[FiveTuple], out: &mut [u64]) {
+    hashes_by(tuples, tuple_words, FLOW_SEED, out);
+}
+
+/// The [`hash_words`] of a 5-tuple.
+#[inline]
+fn tuple_words(t: &FiveTuple) -> [u64; 5] {
+    hash_words(
+        t.protocol,
+        addr_bits(&t.src),
+        t.src_port,
+        addr_bits(&t.dst),
+        t.dst_port,
+    )
+}
+
+/// The flow hashes, with `seed`, of items that `words` turns into their
+/// [`hash_words`], into `out[..items.len()]` (`out` at least as long),
+/// [`LANES`] at a time: for callers with their own tuple type (the C API).
+#[inline]
+pub fn hashes_by<T>(items: &[T], words: impl Fn(&T) -> [u64; 5], seed: u64, out: &mut [u64]) {
+    assert!(out.len() >= items.len(), "one hash per item");
+    let mut groups = items.chunks_exact(LANES);
+    for (group, hashes) in (&mut groups).zip(out.chunks_exact_mut(LANES)) {
+        let words = std::array::from_fn(|l| words(&group[l]));
+        hashes.copy_from_slice(&hash_lanes(&words, seed));
+    }
+    let done = items.len() - groups.remainder().len();
+    for (h, item) in out[done..].iter_mut().zip(groups.remainder()) {
+        *h = hash_of_words(&words(item), seed);
+    }
 }
 
 /// The flow hash of a 5-tuple (seed [`FLOW_SEED`]).
@@ -219,6 +291,36 @@ mod tests {
                 assert_eq!(flow_hash(v), h);
             } else {
                 assert_ne!(flow_hash(v), h, "variant {i}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Four tuples hashed together, IPv4 and IPv6 mixed or not, give
+        /// the one-at-a-time hashes, with any seed.
+        #[test]
+        fn lanes_hash_like_one_at_a_time(
+            tuples in proptest::collection::vec(
+                (proptest::num::u8::ANY, proptest::bool::ANY, proptest::num::u128::ANY,
+                 proptest::num::u16::ANY, proptest::num::u128::ANY, proptest::num::u16::ANY),
+                LANES,
+            ),
+            seed in proptest::num::u64::ANY,
+        ) {
+            let bits: Vec<_> = tuples
+                .iter()
+                .map(|&(p, v6, s, sp, d, dp)| {
+                    let v4 = |b: u128| 0xffff_0000_0000 | (b as u32) as u128;
+                    if v6 { (p, s, sp, d, dp) } else { (p, v4(s), sp, v4(d), dp) }
+                })
+                .collect();
+            let words: [[u64; 5]; LANES] = std::array::from_fn(|l| {
+                let (p, s, sp, d, dp) = bits[l];
+                hash_words(p, s, sp, d, dp)
+            });
+            let lanes = hash_lanes(&words, seed);
+            for (l, &(p, s, sp, d, dp)) in bits.iter().enumerate() {
+                proptest::prop_assert_eq!(lanes[l], hash_bits(p, s, sp, d, dp, seed));
             }
         }
     }

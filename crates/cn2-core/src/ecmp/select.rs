@@ -27,7 +27,7 @@
 use std::net::IpAddr;
 
 use super::EcmpError;
-use super::hash::{FiveTuple, flow_hash, member_hash};
+use super::hash::{FiveTuple, flow_hash, flow_hashes, member_hash};
 
 /// The default Maglev table size (a prime).
 pub const MAGLEV_DEFAULT_SIZE: usize = 65537;
@@ -37,6 +37,9 @@ pub const OFFSET_SEED: u64 = 0x6d61_676c_6576_3031;
 /// The seed of a member's Maglev skip: `skip = member_hash(address, port,
 /// SKIP_SEED) % (M - 1) + 1` (the ASCII bytes of `maglev02`).
 pub const SKIP_SEED: u64 = 0x6d61_676c_6576_3032;
+
+/// The tuples [`Selector::select_burst`] hashes before it selects.
+pub const SELECT_BLOCK: usize = 64;
 
 /// A member a selector chooses: a backend address, port and weight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -370,6 +373,26 @@ impl Selector {
         self.select_hash(flow_hash(t))
     }
 
+    /// The members for a burst of 5-tuples: `out[i]` is
+    /// `self.select(&tuples[i])` (`out` must be at least as long as
+    /// `tuples`). The tuples go in blocks of [`SELECT_BLOCK`]: first the
+    /// block's hashes, [`LANES`](super::hash::LANES) at a time
+    /// ([`flow_hashes`]), then its selections, so that the rounds of
+    /// independent hashes interleave and so do the table reads.
+    pub fn select_burst<'a>(&'a self, tuples: &[FiveTuple], out: &mut [Option<&'a Backend>]) {
+        assert!(out.len() >= tuples.len(), "one answer per tuple");
+        let mut hashes = [0u64; SELECT_BLOCK];
+        for (block, answers) in tuples
+            .chunks(SELECT_BLOCK)
+            .zip(out.chunks_mut(SELECT_BLOCK))
+        {
+            flow_hashes(block, &mut hashes);
+            for (a, &h) in answers.iter_mut().zip(&hashes[..block.len()]) {
+                *a = self.select_hash(h);
+            }
+        }
+    }
+
     /// The member for a flow hash already computed.
     #[inline]
     pub fn select_hash(&self, h: u64) -> Option<&Backend> {
@@ -601,6 +624,37 @@ mod tests {
             let f = FastMod::new(d);
             for x in [0u64, 1, d - 1, d, d.wrapping_add(1), u64::MAX, u64::MAX - 1] {
                 assert_eq!(f.rem(x), x % d, "{x} % {d}");
+            }
+        }
+    }
+
+    /// A burst selects what one call per tuple selects, for bursts of every
+    /// length around the lane count and the block, IPv4 and IPv6 tuples
+    /// mixed within a group or not, and without members.
+    #[test]
+    fn bursts_select_like_single_calls() {
+        let mut ts = tuples(150);
+        for (i, t) in ts.iter_mut().enumerate().skip(20) {
+            if i % 3 == 0 {
+                t.src = format!("fd00::{i:x}").parse().unwrap();
+                t.dst = "fd00::a".parse().unwrap();
+            }
+        }
+        let maglev = Algorithm::Maglev { table_size: 251 };
+        for sel in [
+            Selector::new(Algorithm::Ecmp, backends(7)).unwrap(),
+            Selector::new(maglev, backends(7)).unwrap(),
+            Selector::new(maglev, Vec::new()).unwrap(),
+        ] {
+            for n in [0, 1, 3, 4, 5, 8, 19, 63, 64, 65, 130] {
+                for start in [0, 18] {
+                    let burst = &ts[start.min(150 - n)..][..n];
+                    let mut out = vec![None; n + 1];
+                    sel.select_burst(burst, &mut out);
+                    let single: Vec<_> = burst.iter().map(|t| sel.select(t)).collect();
+                    assert_eq!(&out[..n], &single[..], "{n} tuples from {start}");
+                    assert_eq!(out[n], None, "nothing written past the burst");
+                }
             }
         }
     }

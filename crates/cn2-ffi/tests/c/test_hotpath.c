@@ -67,10 +67,55 @@ int main(void) {
         CHECK(cn2_selector_add(NULL, &a) == CN2_NULL_PARAMETER);
         cn2_selector_free(s);
     }
+    /* Bursts: the members of single calls, for lengths around the block of
+       64; NULLs; a bad family or no member writes nothing. */
+    enum { BURST = 150 };
+    static cn2_five_tuple ts[BURST];
+    static cn2_member got[BURST + 1];
+    for (int i = 0; i < BURST; i++) {
+        ts[i] = tuple((uint16_t)(30000 + i), 8888);
+        if (i % 7 == 3) { /* IPv6 tuples mixed in */
+            memset(&ts[i].src, 0, sizeof ts[i].src);
+            ts[i].src.family = 6;
+            ts[i].src.bytes[0] = 0xfd;
+            ts[i].src.bytes[15] = (uint8_t)i;
+            ts[i].dst = ts[i].src;
+            ts[i].dst.bytes[15] = 0xaa;
+        }
+    }
+    for (int alg = CN2_LB_ECMP; alg <= CN2_LB_MAGLEV; alg++) {
+        CHECK(cn2_selector_new((cn2_lb_algorithm)alg, members, 3, &s) == CN2_OK);
+        const size_t lengths[] = {0, 1, 3, 4, 5, 63, 64, 65, 129, BURST};
+        for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
+            size_t n = lengths[k];
+            memset(got, 0x5a, sizeof got);
+            CHECK(cn2_selector_select_burst(s, ts, n, got) == CN2_OK);
+            for (size_t i = 0; i < n; i++) {
+                cn2_member one;
+                CHECK(cn2_selector_select(s, &ts[i], &one) == CN2_OK);
+                CHECK(memcmp(&one.address, &got[i].address, sizeof one.address) == 0);
+                CHECK(one.port == got[i].port && one.weight == got[i].weight);
+            }
+            CHECK(got[n].port == 0x5a5a); /* nothing written past the burst */
+        }
+        CHECK(cn2_selector_select_burst(s, NULL, 0, NULL) == CN2_OK);
+        CHECK(cn2_selector_select_burst(NULL, ts, 1, got) == CN2_NULL_PARAMETER);
+        CHECK(cn2_selector_select_burst(s, NULL, 1, got) == CN2_NULL_PARAMETER);
+        CHECK(cn2_selector_select_burst(s, ts, 1, NULL) == CN2_NULL_PARAMETER);
+        cn2_five_tuple wrong[2] = {ts[0], ts[1]};
+        wrong[1].dst.family = 5;
+        memset(got, 0x5a, sizeof got);
+        CHECK(cn2_selector_select_burst(s, wrong, 2, got) == CN2_INVALID_ARGUMENT);
+        CHECK(got[0].port == 0x5a5a && got[1].port == 0x5a5a);
+        cn2_selector_free(s);
+    }
     CHECK(cn2_selector_new(CN2_LB_ECMP, NULL, 0, &s) == CN2_OK);
     cn2_five_tuple t0 = tuple(1, 1);
     cn2_member m;
     CHECK(cn2_selector_select(s, &t0, &m) == CN2_NOT_FOUND);
+    memset(got, 0x5a, sizeof got);
+    CHECK(cn2_selector_select_burst(s, ts, 4, got) == CN2_NOT_FOUND);
+    CHECK(got[0].port == 0x5a5a);
     cn2_selector_free(s);
     cn2_selector_free(NULL);
 

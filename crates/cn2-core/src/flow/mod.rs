@@ -56,7 +56,7 @@ pub use from_plan::{NodeTable, node_table};
 use crate::ecmp::Selector;
 use crate::ecmp::hash::{FiveTuple, addr_bits};
 use lock::{ShardGuard, ShardLock};
-use table::{EVICT, Entry, KEY_V6, NAT, OCCUPIED, REPLY, RawKey, Slots};
+use table::{EVICT, Entry, KEY_V6, NAT, OCCUPIED, REPLY, RawKey, SlotArray, Slots};
 
 /// TCP FIN flag bit.
 pub const TCP_FIN: u8 = 0x01;
@@ -392,7 +392,7 @@ pub struct PortMap {
 /// A shard: its slots behind a spin lock, and their address for prefetching.
 struct Shard {
     slots: ShardLock<Slots>,
-    /// Address of the first slot (the boxed array never moves).
+    /// Address of the first slot (the table's memory never moves).
     base: usize,
     /// Number of slots.
     n: usize,
@@ -401,7 +401,11 @@ struct Shard {
 /// A sharded, fixed-capacity flow table with NAT (see the module
 /// documentation).
 pub struct FlowTable {
+    /// The shards, each over its part of `_memory` (declared first: fields
+    /// drop in order, so no shard outlives the memory).
     shards: Box<[Shard]>,
+    /// The slots of every shard, owned here and reached only through them.
+    _memory: SlotArray,
     capacity: usize,
     count: AtomicUsize,
     idle_timeout: u64,
@@ -460,18 +464,23 @@ impl FlowTable {
             })
             .filter(|n| n.checked_mul(SHARDS * 64).is_some() && *n < u32::MAX as usize)
             .ok_or(FlowError::TooLarge(capacity))?;
-        let shards = (0..SHARDS)
-            .map(|_| {
-                let slots = Slots::new(n);
-                Shard {
-                    base: slots.slots.as_ptr() as usize,
-                    n,
-                    slots: ShardLock::new(slots),
-                }
+        let mut memory = SlotArray::new(n * SHARDS);
+        // SAFETY: the table keeps `memory` until it is dropped, after the
+        // shards (see the field order), and each view is used only under its
+        // shard's lock.
+        let views = unsafe { memory.views(n) };
+        debug_assert_eq!(views.len(), SHARDS);
+        let shards = views
+            .into_iter()
+            .map(|view| Shard {
+                base: view.as_ptr() as usize,
+                n,
+                slots: ShardLock::new(Slots::new(view)),
             })
             .collect::<Box<[Shard]>>();
         Ok(FlowTable {
             shards,
+            _memory: memory,
             capacity,
             count: AtomicUsize::new(0),
             idle_timeout,

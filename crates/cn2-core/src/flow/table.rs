@@ -202,14 +202,17 @@ impl Entry {
 /// and, on Linux, offered to transparent huge pages.
 pub(super) const HUGE_PAGE: usize = 2 << 20;
 
-/// A zeroed array of entries (all empty: state 0), allocated once.
+/// A zeroed array of entries (all empty: state 0), allocated once: the
+/// slots of every shard of a table, each shard a [`SlotView`] of it.
 ///
 /// A table of a million flows spans over a hundred megabytes; with 4 KiB
 /// pages nearly every random lookup also misses the TLB, and a page walk
 /// (doubly so in a virtual machine) costs more than the cache miss itself.
 /// Arrays of at least [`HUGE_PAGE`] bytes are therefore 2 MiB-aligned and
 /// advised `MADV_HUGEPAGE`, so the kernel backs them with huge pages where
-/// transparent huge pages are enabled (`always` or `madvise`).
+/// transparent huge pages are enabled (`always` or `madvise`). One array
+/// for all shards, not one per shard, so that a table whose shards are each
+/// smaller than a huge page still gets them.
 pub(super) struct SlotArray {
     ptr: std::ptr::NonNull<Entry>,
     n: usize,
@@ -218,11 +221,13 @@ pub(super) struct SlotArray {
 
 // SAFETY: a SlotArray owns its entries like a Box<[Entry]> does.
 unsafe impl Send for SlotArray {}
-// SAFETY: shared access only reads, as for a Box<[Entry]>.
+// SAFETY: a SlotArray hands out its memory only through `views`, whose
+// caller takes over the synchronisation.
 unsafe impl Sync for SlotArray {}
 
 impl SlotArray {
-    fn new(n: usize) -> SlotArray {
+    /// `n` empty entries.
+    pub fn new(n: usize) -> SlotArray {
         let size = n.max(1) * std::mem::size_of::<Entry>();
         let align = if size >= HUGE_PAGE {
             HUGE_PAGE
@@ -248,6 +253,25 @@ impl SlotArray {
         unsafe { std::ptr::write_bytes(raw.cast::<u8>(), 0, size) };
         SlotArray { ptr, n, layout }
     }
+
+    /// The array cut into consecutive views of `each` slots (the last one
+    /// shorter if `each` does not divide the length).
+    ///
+    /// # Safety
+    /// The views must not be used after the array is dropped; each view is
+    /// the only access to its slots, so its user must serialise access to it
+    /// (a shard's lock does).
+    pub unsafe fn views(&mut self, each: usize) -> Vec<SlotView> {
+        assert!(each >= 1, "views of at least one slot");
+        (0..self.n)
+            .step_by(each)
+            .map(|start| SlotView {
+                // SAFETY: `start < n`, inside the allocation.
+                ptr: unsafe { self.ptr.add(start) },
+                n: each.min(self.n - start),
+            })
+            .collect()
+    }
 }
 
 impl Drop for SlotArray {
@@ -257,16 +281,26 @@ impl Drop for SlotArray {
     }
 }
 
-impl std::ops::Deref for SlotArray {
+/// One shard's part of a [`SlotArray`], used as a slice of entries.
+pub(super) struct SlotView {
+    ptr: std::ptr::NonNull<Entry>,
+    n: usize,
+}
+
+// SAFETY: a view is the only access to its entries (see `SlotArray::views`),
+// which are plain data.
+unsafe impl Send for SlotView {}
+
+impl std::ops::Deref for SlotView {
     type Target = [Entry];
     fn deref(&self) -> &[Entry] {
-        // SAFETY: `n` zero-initialised entries (all-zero is a valid, empty
-        // entry), owned by self.
+        // SAFETY: `n` initialised entries of a live array (the contract of
+        // `SlotArray::views`), reached through this view alone.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.n) }
     }
 }
 
-impl std::ops::DerefMut for SlotArray {
+impl std::ops::DerefMut for SlotView {
     fn deref_mut(&mut self) -> &mut [Entry] {
         // SAFETY: as in `deref`, and `&mut self` is exclusive.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.n) }
@@ -275,7 +309,7 @@ impl std::ops::DerefMut for SlotArray {
 
 /// One shard's slots.
 pub(super) struct Slots {
-    pub slots: SlotArray,
+    pub slots: SlotView,
     /// Occupied slots.
     pub len: usize,
 }
@@ -287,10 +321,11 @@ pub(super) fn home(hash: u64, n: usize) -> usize {
 }
 
 impl Slots {
-    /// `n` empty slots.
-    pub fn new(n: usize) -> Slots {
+    /// The slots of `view`, all empty.
+    pub fn new(view: SlotView) -> Slots {
+        debug_assert!(view.iter().all(|e| e.state & OCCUPIED == 0));
         Slots {
-            slots: SlotArray::new(n),
+            slots: view,
             len: 0,
         }
     }
@@ -381,10 +416,22 @@ mod tests {
     }
 
     #[test]
-    fn large_arrays_are_huge_page_aligned() {
-        let a = SlotArray::new(HUGE_PAGE / 64);
-        assert_eq!(a.as_ptr() as usize % HUGE_PAGE, 0);
-        assert!(a.iter().all(|e| e.state == 0), "all slots start empty");
+    fn large_arrays_are_huge_page_aligned_and_cut_into_views() {
+        let mut a = SlotArray::new(HUGE_PAGE / 64 + 10);
+        // SAFETY: `a` outlives the views, used by this thread alone.
+        let views = unsafe { a.views(HUGE_PAGE / 128) };
+        assert_eq!(views[0].as_ptr() as usize % HUGE_PAGE, 0);
+        let lens: Vec<usize> = views.iter().map(|v| v.len()).collect();
+        assert_eq!(lens, [HUGE_PAGE / 128, HUGE_PAGE / 128, 10]);
+        assert_eq!(
+            views[1].as_ptr() as usize - views[0].as_ptr() as usize,
+            HUGE_PAGE / 2,
+            "consecutive"
+        );
+        assert!(
+            views.iter().all(|v| v.iter().all(|e| e.state == 0)),
+            "all slots start empty"
+        );
     }
 
     proptest! {
@@ -396,7 +443,9 @@ mod tests {
             n in 8usize..40,
             ops in prop::collection::vec((any::<bool>(), 0u16..48), 1..300),
         ) {
-            let mut s = Slots::new(n);
+            let mut array = SlotArray::new(n);
+            // SAFETY: `array` outlives the view, used by this thread alone.
+            let mut s = Slots::new(unsafe { array.views(n) }.remove(0));
             let mut model = std::collections::BTreeSet::new();
             for (insert, i) in ops {
                 let k = key(i);

@@ -7,62 +7,16 @@
 //! lookups in a table of 1,000,000 flows ≥ 20 million/s on one core; new
 //! connections (forward and reverse flow with NAT) ≥ 2 million/s on one core.
 
-use std::net::{IpAddr, Ipv4Addr};
-
 use cn2_core::ecmp::hash::{FiveTuple, mix};
-use cn2_core::ecmp::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Maglev, Selector};
-use cn2_core::flow::{Action, Decision, FlowTable, Packet, PortMap};
+use cn2_core::ecmp::{Algorithm, MAGLEV_DEFAULT_SIZE, Maglev, Selector};
+use cn2_core::flow::{Action, Decision, FlowTable, Packet};
+
+mod flows;
+
+use flows::{backends, packet, table};
 
 fn main() {
     divan::main();
-}
-
-fn backends(n: u32) -> Vec<Backend> {
-    (0..n)
-        .map(|i| Backend {
-            address: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
-            port: 8080,
-            weight: 1,
-        })
-        .collect()
-}
-
-/// Connection `i`: a pseudo-random client to the service 10.96.0.10:80.
-fn packet(i: u64) -> Packet {
-    let r = mix(i);
-    Packet {
-        vrf: 1,
-        tuple: FiveTuple {
-            protocol: 6,
-            src: IpAddr::V4(Ipv4Addr::from(r as u32)),
-            src_port: (r >> 32) as u16,
-            dst: IpAddr::V4(Ipv4Addr::new(10, 96, 0, 10)),
-            dst_port: 80,
-        },
-        tcp_flags: 0,
-    }
-}
-
-fn table(capacity: usize) -> FlowTable {
-    let mut t = FlowTable::new(capacity, 180).unwrap();
-    let selector = Selector::new(
-        Algorithm::Maglev {
-            table_size: MAGLEV_DEFAULT_SIZE,
-        },
-        backends(100),
-    )
-    .unwrap();
-    t.map_port(
-        1,
-        "10.96.0.10".parse().unwrap(),
-        6,
-        80,
-        PortMap {
-            target_port: 8080,
-            selector,
-        },
-    );
-    t
 }
 
 /// The connections every established-flow case looks up.

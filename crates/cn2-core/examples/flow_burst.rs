@@ -11,27 +11,13 @@
 //! time per lookup. The packets come from the first `HOT` connections, or
 //! from all of them when `HOT` is 0.
 
-use std::net::{IpAddr, Ipv4Addr};
+use cn2_core::ecmp::hash::mix;
+use cn2_core::flow::{Action, Decision, Packet};
 
-use cn2_core::ecmp::hash::{FiveTuple, mix};
-use cn2_core::ecmp::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Selector};
-use cn2_core::flow::{Action, Decision, FlowTable, Packet, PortMap};
+#[path = "../benches/flows/mod.rs"]
+mod flows;
 
-/// Connection `i`: a pseudo-random client to the service 10.96.0.10:80.
-fn packet(i: u64) -> Packet {
-    let r = mix(i);
-    Packet {
-        vrf: 1,
-        tuple: FiveTuple {
-            protocol: 6,
-            src: IpAddr::V4(Ipv4Addr::from(r as u32)),
-            src_port: (r >> 32) as u16,
-            dst: IpAddr::V4(Ipv4Addr::new(10, 96, 0, 10)),
-            dst_port: 80,
-        },
-        tcp_flags: 0,
-    }
-}
+use flows::{packet, table};
 
 fn argument(n: usize, default: Option<u64>) -> u64 {
     match std::env::args().nth(n) {
@@ -49,31 +35,7 @@ fn argument(n: usize, default: Option<u64>) -> u64 {
 fn main() {
     let hot = argument(1, None);
     let connections = argument(2, Some(500_000)).max(1);
-    let mut table = FlowTable::new(connections as usize * 12 / 5, 180).unwrap();
-    let members: Vec<Backend> = (0..100u32)
-        .map(|i| Backend {
-            address: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
-            port: 8080,
-            weight: 1,
-        })
-        .collect();
-    let selector = Selector::new(
-        Algorithm::Maglev {
-            table_size: MAGLEV_DEFAULT_SIZE,
-        },
-        members,
-    )
-    .unwrap();
-    table.map_port(
-        1,
-        "10.96.0.10".parse().unwrap(),
-        6,
-        80,
-        PortMap {
-            target_port: 8080,
-            selector,
-        },
-    );
+    let table = table(connections as usize * 12 / 5);
     for i in 0..connections {
         assert!(table.process(&packet(i), 0).created);
     }

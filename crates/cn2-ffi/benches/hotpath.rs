@@ -123,12 +123,12 @@ fn c_members() -> Vec<cn2_member> {
         .collect()
 }
 
-#[divan::bench]
-fn select_c_api(bencher: divan::Bencher) {
+/// A C Maglev selector over [`c_members`]; the bench frees it.
+fn c_selector() -> *mut cn2_selector {
     let members = c_members();
     let mut s = std::ptr::null_mut();
-    // SAFETY: valid pointers; freed below.
-    unsafe {
+    // SAFETY: valid pointers.
+    let r = unsafe {
         cn2_selector_new(
             cn2_lb_algorithm::CN2_LB_MAGLEV,
             members.as_ptr(),
@@ -136,6 +136,13 @@ fn select_c_api(bencher: divan::Bencher) {
             &mut s,
         )
     };
+    assert_eq!(r, cn2_result::CN2_OK);
+    s
+}
+
+#[divan::bench]
+fn select_c_api(bencher: divan::Bencher) {
+    let s = c_selector();
     let ts = c_tuples();
     bencher
         .counter(divan::counter::ItemsCount::new(ts.len()))
@@ -185,19 +192,9 @@ fn select_burst_native(bencher: divan::Bencher) {
 
 #[divan::bench]
 fn select_burst_c_api(bencher: divan::Bencher) {
-    let members = c_members();
-    let mut s = std::ptr::null_mut();
-    // SAFETY: valid pointers; freed below.
-    unsafe {
-        cn2_selector_new(
-            cn2_lb_algorithm::CN2_LB_MAGLEV,
-            members.as_ptr(),
-            members.len(),
-            &mut s,
-        )
-    };
+    let s = c_selector();
     let ts = c_tuples();
-    let mut out = vec![members[0]; BURST];
+    let mut out = vec![c_members()[0]; BURST];
     bencher
         .counter(divan::counter::ItemsCount::new(ts.len()))
         .bench_local(|| {

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use cn2_core::ecmp::hash::{FLOW_SEED, hash_bits, hash_words, hashes_by};
+use cn2_core::ecmp::hash::{FLOW_SEED, hash_of_words, hash_words, hashes_by};
 use cn2_core::ecmp::select::SELECT_BLOCK;
 use cn2_core::ecmp::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Selector};
 use cn2_core::flow::{Action, DropReason, FlowTable, PortMap, TupleBits};
@@ -195,6 +195,25 @@ fn ip_bits(a: &cn2_ip) -> Result<u128, cn2_result> {
     }
 }
 
+/// Whether an address's family is 4 or 6.
+#[inline]
+fn family_ok(a: &cn2_ip) -> bool {
+    a.family == 4 || a.family == 6
+}
+
+/// The flow hash's words of a tuple whose families are 4 or 6 (checked by
+/// the caller).
+#[inline]
+fn tuple_words(t: &cn2_five_tuple) -> [u64; 5] {
+    hash_words(
+        t.protocol,
+        known_ip_bits(&t.src),
+        t.src_port,
+        known_ip_bits(&t.dst),
+        t.dst_port,
+    )
+}
+
 /// An address of family 4 or 6 (checked by the caller) as 128 bits, IPv4
 /// mapped.
 #[inline]
@@ -342,14 +361,10 @@ pub unsafe extern "C" fn cn2_selector_select(
         if out.is_null() {
             return Err(cn2_result::CN2_NULL_PARAMETER);
         }
-        let h = hash_bits(
-            t.protocol,
-            ip_bits(&t.src)?,
-            t.src_port,
-            ip_bits(&t.dst)?,
-            t.dst_port,
-            FLOW_SEED,
-        );
+        if !family_ok(&t.src) || !family_ok(&t.dst) {
+            return Err(cn2_result::CN2_INVALID_ARGUMENT);
+        }
+        let h = hash_of_words(&tuple_words(t), FLOW_SEED);
         let m = s
             .inner
             .select_index(h)
@@ -401,22 +416,12 @@ pub unsafe extern "C" fn cn2_selector_select_burst(
         if s.inner.select_index(0).is_none() {
             return Err(cn2_result::CN2_NOT_FOUND);
         }
-        let family_ok = |a: &cn2_ip| a.family == 4 || a.family == 6;
         if !tuples
             .iter()
             .all(|t| family_ok(&t.src) && family_ok(&t.dst))
         {
             return Err(cn2_result::CN2_INVALID_ARGUMENT);
         }
-        let words = |t: &cn2_five_tuple| {
-            hash_words(
-                t.protocol,
-                known_ip_bits(&t.src),
-                t.src_port,
-                known_ip_bits(&t.dst),
-                t.dst_port,
-            )
-        };
         let member = |h: u64| {
             s.inner
                 .select_index(h)
@@ -431,7 +436,7 @@ pub unsafe extern "C" fn cn2_selector_select_burst(
             .chunks(SELECT_BLOCK)
             .zip(out.chunks_mut(SELECT_BLOCK))
         {
-            hashes_by(block, words, FLOW_SEED, &mut hashes);
+            hashes_by(block, tuple_words, FLOW_SEED, &mut hashes);
             for (a, &h) in answers.iter_mut().zip(&hashes[..block.len()]) {
                 *a = member(h);
             }

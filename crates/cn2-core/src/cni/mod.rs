@@ -22,6 +22,9 @@
 //! * [`Plugin`] and [`run`] — a small runner that validates the request,
 //!   dispatches the verb to a [`Plugin`] and renders what goes to stdout.
 //!
+//! Outside that pure part, [`serve`] is the process around it: a plugin
+//! binary's whole entry point.
+//!
 //! Version negotiation follows the specification: the plugin answers in the
 //! `cniVersion` of the request; `VERSION` lists [`SUPPORTED_VERSIONS`];
 //! `CHECK` needs 0.4.0 or later, `GC` and `STATUS` need 1.1.0.
@@ -29,11 +32,13 @@
 mod config;
 mod env;
 mod plugin;
+mod process;
 mod result;
 
 pub use config::{Attachment, NetConf, NetConfList};
 pub use env::{CniArgs, Command, Environment, validate_ifname};
 pub use plugin::{Outcome, Plugin, Request, run};
+pub use process::serve;
 pub use result::{CniResult, Dns, Interface, IpConfig, IpNet, Route};
 
 /// Every CNI specification version these plugins implement, oldest first.

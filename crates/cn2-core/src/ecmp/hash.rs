@@ -95,14 +95,7 @@ pub fn addr_bits(a: &IpAddr) -> u128 {
 /// The flow hash of a 5-tuple with a seed.
 #[inline]
 pub fn hash_with_seed(t: &FiveTuple, seed: u64) -> u64 {
-    hash_bits(
-        t.protocol,
-        addr_bits(&t.src),
-        t.src_port,
-        addr_bits(&t.dst),
-        t.dst_port,
-        seed,
-    )
+    hash_of_words(&tuple_words(t), seed)
 }
 
 /// The five words of the flow hash, in order, from addresses already in

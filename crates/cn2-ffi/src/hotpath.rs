@@ -12,7 +12,6 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use cn2_core::ecmp::hash::{FLOW_SEED, hash_of_words, hash_words, hashes_by};
-use cn2_core::ecmp::select::SELECT_BLOCK;
 use cn2_core::ecmp::{Algorithm, Backend, MAGLEV_DEFAULT_SIZE, Selector};
 use cn2_core::flow::{Action, DropReason, FlowTable, PortMap, TupleBits};
 
@@ -221,9 +220,14 @@ fn known_ip_bits(a: &cn2_ip) -> u128 {
     if a.family == 6 {
         u128::from_be_bytes(a.bytes)
     } else {
-        0xffff_0000_0000
-            | u32::from_be_bytes([a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]]) as u128
+        v4_bits(a)
     }
+}
+
+/// An IPv4 address as 128 bits, mapped (`::ffff:a.b.c.d`).
+#[inline]
+fn v4_bits(a: &cn2_ip) -> u128 {
+    0xffff_0000_0000 | u32::from_be_bytes([a.bytes[0], a.bytes[1], a.bytes[2], a.bytes[3]]) as u128
 }
 
 /// An address from its 128-bit form (IPv4 mapped) and family.
@@ -376,12 +380,17 @@ pub unsafe extern "C" fn cn2_selector_select(
     })
 }
 
+/// The tuples [`cn2_selector_select_burst`] hashes before it selects: a
+/// burst of at most this many is checked as it is hashed.
+const BURST_BLOCK: usize = 256;
+
 /// Selects the members for the `n` 5-tuples at `tuples` into `out[0..n]`:
 /// `out[i]` is what [`cn2_selector_select`] gives for `tuples[i]`, at less
 /// cost per tuple (one call per burst; the flow hashes of a block of tuples
-/// are computed four at a time before its members are looked up). Returns `CN2_NOT_FOUND` when the selector
-/// has no member and `CN2_INVALID_ARGUMENT` when a tuple has an address
-/// family other than 4 or 6; either way nothing is written. With `n` 0 it
+/// are computed four at a time before its members are looked up). Returns
+/// `CN2_NOT_FOUND` when the selector has no member and
+/// `CN2_INVALID_ARGUMENT` when a tuple has an address family other than 4
+/// or 6; either way nothing is written. With `n` 0 it
 /// returns `CN2_OK` and `tuples` and `out` may be NULL. No allocation, no
 /// lock.
 ///
@@ -416,9 +425,12 @@ pub unsafe extern "C" fn cn2_selector_select_burst(
         if s.inner.select_index(0).is_none() {
             return Err(cn2_result::CN2_NOT_FOUND);
         }
-        if !tuples
-            .iter()
-            .all(|t| family_ok(&t.src) && family_ok(&t.dst))
+        // A burst of up to one block is checked while it is hashed, before
+        // anything is written; a longer one is checked first.
+        if n > BURST_BLOCK
+            && !tuples
+                .iter()
+                .all(|t| family_ok(&t.src) && family_ok(&t.dst))
         {
             return Err(cn2_result::CN2_INVALID_ARGUMENT);
         }
@@ -431,12 +443,30 @@ pub unsafe extern "C" fn cn2_selector_select_burst(
         };
         // Hashes first, selections after, a block at a time: the rounds of
         // independent hashes interleave, and so do the table reads.
-        let mut hashes = [0u64; SELECT_BLOCK];
-        for (block, answers) in tuples
-            .chunks(SELECT_BLOCK)
-            .zip(out.chunks_mut(SELECT_BLOCK))
-        {
-            hashes_by(block, tuple_words, FLOW_SEED, &mut hashes);
+        let mut hashes = [0u64; BURST_BLOCK];
+        for (block, answers) in tuples.chunks(BURST_BLOCK).zip(out.chunks_mut(BURST_BLOCK)) {
+            let wrong_family = std::cell::Cell::new(false);
+            let words = |t: &cn2_five_tuple| {
+                let bits = |a: &cn2_ip| match a.family {
+                    4 => v4_bits(a),
+                    6 => u128::from_be_bytes(a.bytes),
+                    _ => {
+                        wrong_family.set(true);
+                        0
+                    }
+                };
+                hash_words(
+                    t.protocol,
+                    bits(&t.src),
+                    t.src_port,
+                    bits(&t.dst),
+                    t.dst_port,
+                )
+            };
+            hashes_by(block, words, FLOW_SEED, &mut hashes);
+            if wrong_family.get() {
+                return Err(cn2_result::CN2_INVALID_ARGUMENT);
+            }
             for (a, &h) in answers.iter_mut().zip(&hashes[..block.len()]) {
                 *a = member(h);
             }

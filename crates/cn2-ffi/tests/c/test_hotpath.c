@@ -67,9 +67,10 @@ int main(void) {
         CHECK(cn2_selector_add(NULL, &a) == CN2_NULL_PARAMETER);
         cn2_selector_free(s);
     }
-    /* Bursts: the members of single calls, for lengths around the block of
-       64; NULLs; a bad family or no member writes nothing. */
-    enum { BURST = 150 };
+    /* Bursts: the members of single calls, for lengths around the lanes and
+       the blocks of 64 and 256; NULLs; a bad family (in a burst of one
+       block or of more) or no member writes nothing. */
+    enum { BURST = 300 };
     static cn2_five_tuple ts[BURST];
     static cn2_member got[BURST + 1];
     for (int i = 0; i < BURST; i++) {
@@ -85,7 +86,7 @@ int main(void) {
     }
     for (int alg = CN2_LB_ECMP; alg <= CN2_LB_MAGLEV; alg++) {
         CHECK(cn2_selector_new((cn2_lb_algorithm)alg, members, 3, &s) == CN2_OK);
-        const size_t lengths[] = {0, 1, 3, 4, 5, 63, 64, 65, 129, BURST};
+        const size_t lengths[] = {0, 1, 3, 4, 5, 63, 64, 65, 129, 256, 257, BURST};
         for (size_t k = 0; k < sizeof lengths / sizeof lengths[0]; k++) {
             size_t n = lengths[k];
             memset(got, 0x5a, sizeof got);
@@ -107,6 +108,15 @@ int main(void) {
         memset(got, 0x5a, sizeof got);
         CHECK(cn2_selector_select_burst(s, wrong, 2, got) == CN2_INVALID_ARGUMENT);
         CHECK(got[0].port == 0x5a5a && got[1].port == 0x5a5a);
+        for (size_t k = 0; k < 2; k++) {
+            size_t n = k == 0 ? 256 : BURST, bad_at = n - 10;
+            uint8_t family = ts[bad_at].src.family;
+            ts[bad_at].src.family = 0;
+            memset(got, 0x5a, sizeof got);
+            CHECK(cn2_selector_select_burst(s, ts, n, got) == CN2_INVALID_ARGUMENT);
+            for (size_t i = 0; i < n; i++) CHECK(got[i].port == 0x5a5a);
+            ts[bad_at].src.family = family;
+        }
         cn2_selector_free(s);
     }
     CHECK(cn2_selector_new(CN2_LB_ECMP, NULL, 0, &s) == CN2_OK);

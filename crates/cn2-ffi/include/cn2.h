@@ -297,11 +297,11 @@ cn2_result cn2_selector_select(const cn2_selector *selector,
 // Selects the members for the `n` 5-tuples at `tuples` into `out[0..n]`:
 // `out[i]` is what [`cn2_selector_select`] gives for `tuples[i]`, at less
 // cost per tuple (one call per burst; the flow hashes of a block of tuples
-// are computed four at a time before its members are looked up). Returns `CN2_NOT_FOUND` when the selector
-// has no member and `CN2_INVALID_ARGUMENT` when a tuple has an address
-// family other than 4 or 6; either way nothing is written. With `n` 0 it
-// returns `CN2_OK` and `tuples` and `out` may be NULL. No allocation, no
-// lock.
+// are computed four at a time before its members are looked up). Returns
+// `CN2_NOT_FOUND` when the selector has no member and
+// `CN2_INVALID_ARGUMENT` when a tuple has an address family other than 4
+// or 6; either way nothing is written. With `n` 0 it returns `CN2_OK`, and
+// `tuples` and `out` may be NULL. No allocation, no lock.
 //
 // # Safety
 // `selector` must be a live handle; `tuples` must point to `n` readable

@@ -390,9 +390,8 @@ const BURST_BLOCK: usize = 256;
 /// are computed four at a time before its members are looked up). Returns
 /// `CN2_NOT_FOUND` when the selector has no member and
 /// `CN2_INVALID_ARGUMENT` when a tuple has an address family other than 4
-/// or 6; either way nothing is written. With `n` 0 it
-/// returns `CN2_OK` and `tuples` and `out` may be NULL. No allocation, no
-/// lock.
+/// or 6; either way nothing is written. With `n` 0 it returns `CN2_OK`, and
+/// `tuples` and `out` may be NULL. No allocation, no lock.
 ///
 /// # Safety
 /// `selector` must be a live handle; `tuples` must point to `n` readable

@@ -5,18 +5,20 @@
 //! Both sides get the same members and the same 5-tuples and go through
 //! their public entry points: `Selector::select` against
 //! `cn2_selector_select`, `Selector::select_burst` against
-//! `cn2_selector_select_burst` (one call for all 4,096 tuples); `FlowTable::process` (and `process_bits`, which the
-//! C API calls) against `cn2_flow_table_process`. Each side reads the same
-//! fields of its answer (the member's address and port; the verdict's
-//! action, flags, member, rewrite port and whether the packet created the
-//! flow), field by field as a data path would, so that neither side can
-//! skip work the other does.
+//! `cn2_selector_select_burst` (calls of 256 tuples); `FlowTable::process`
+//! (and `process_bits`, which the C API calls) against
+//! `cn2_flow_table_process`, `FlowTable::process_burst_by` against
+//! `cn2_flow_table_process_burst` (calls of 256 packets). Each side reads
+//! the same fields of its answer (the member's address and port; the
+//! verdict's action, flags, member, rewrite port and whether the packet
+//! created the flow), field by field as a data path would, so that neither
+//! side can skip work the other does.
 
 use std::net::IpAddr;
 
 use cn2::*;
 use cn2_core::ecmp::{Algorithm, Backend, FiveTuple, MAGLEV_DEFAULT_SIZE, Selector};
-use cn2_core::flow::{FlowTable, Packet, PortMap, TupleBits};
+use cn2_core::flow::{FlowTable, Packet, PacketBits, PortMap, TupleBits, VerdictBits};
 
 fn main() {
     divan::main();
@@ -286,20 +288,15 @@ fn flow_lookup_native_bits(bencher: divan::Bencher) {
         .counter(divan::counter::ItemsCount::new(ps.len()))
         .bench_local(|| {
             ps.iter()
-                .map(|p| {
-                    let v = t.process_bits(1, divan::black_box(p), 0, 1);
-                    v.created as u64
-                        + v.action as u64
-                        + v.flags.0 as u64
-                        + v.member.map_or(0, |m| m.1 as u64 + m.0 as u8 as u64)
-                        + v.rewrite.map_or(0, |r| r.1 as u64)
-                })
+                .map(|p| bits_verdict_fields(&t.process_bits(1, divan::black_box(p), 0, 1)))
                 .sum::<u64>()
         });
 }
 
-#[divan::bench]
-fn flow_lookup_c_api(bencher: divan::Bencher) {
+/// The C flow table of the flow benches: capacity 100,000, the service
+/// mapped over 100 members by Maglev, every tuple of [`c_tuples`] already
+/// a connection. The bench frees it.
+fn c_flow_table() -> *mut cn2_flow_table {
     let members: Vec<cn2_member> = (1..=100u32)
         .map(|i| cn2_member {
             address: ip(0x0a00_0000 + i),
@@ -309,11 +306,10 @@ fn flow_lookup_c_api(bencher: divan::Bencher) {
         .collect();
     let mut t = std::ptr::null_mut();
     let vip = ip(0x0a60_000a);
-    let ts = c_tuples();
-    // SAFETY: valid pointers; freed below.
+    // SAFETY: valid pointers.
     unsafe {
-        cn2_flow_table_new(100_000, 180, &mut t);
-        cn2_flow_table_map_port(
+        assert_eq!(cn2_flow_table_new(100_000, 180, &mut t), cn2_result::CN2_OK);
+        let r = cn2_flow_table_map_port(
             t,
             1,
             &vip,
@@ -324,34 +320,129 @@ fn flow_lookup_c_api(bencher: divan::Bencher) {
             members.as_ptr(),
             members.len(),
         );
+        assert_eq!(r, cn2_result::CN2_OK);
     }
     let mut v = std::mem::MaybeUninit::<cn2_flow_verdict>::uninit();
-    for tp in &ts {
+    for tp in &c_tuples() {
         // SAFETY: live handle, valid pointers.
         unsafe { cn2_flow_table_process(t, 1, tp, 0, 0, v.as_mut_ptr()) };
     }
+    t
+}
+
+/// What the flow benches read of a C verdict.
+fn c_verdict_fields(v: &cn2_flow_verdict) -> u64 {
+    v.created as u64
+        + v.action as u64
+        + v.nat_flags as u64
+        + if v.has_member {
+            v.member.port as u64 + v.member.address.bytes[3] as u64
+        } else {
+            0
+        }
+        + if v.has_rewrite {
+            v.rewrite_port as u64
+        } else {
+            0
+        }
+}
+
+/// What the flow benches read of a native verdict in bits.
+fn bits_verdict_fields(v: &VerdictBits) -> u64 {
+    v.created as u64
+        + v.action as u64
+        + v.flags.0 as u64
+        + v.member.map_or(0, |m| m.1 as u64 + m.0 as u8 as u64)
+        + v.rewrite.map_or(0, |r| r.1 as u64)
+}
+
+/// Bursts of [`BURST`] established flows, natively: `process_burst_by`
+/// (what the C burst call runs) reading packets as bits.
+#[divan::bench]
+fn flow_burst_native(bencher: divan::Bencher) {
+    let t = native_table();
+    let ps: Vec<PacketBits> = native_tuples()
+        .iter()
+        .map(|tuple| PacketBits {
+            vrf: 1,
+            tuple: TupleBits::from(tuple),
+            tcp_flags: 0,
+        })
+        .collect();
+    for p in &ps {
+        t.process_bits(1, &p.tuple, 0, 0);
+    }
+    bencher
+        .counter(divan::counter::ItemsCount::new(ps.len()))
+        .bench_local(|| {
+            let mut n = 0u64;
+            for burst in ps.chunks(BURST) {
+                t.process_burst_by(
+                    divan::black_box(burst),
+                    1,
+                    |p| *p,
+                    |_, v| n += bits_verdict_fields(&v),
+                );
+            }
+            n
+        });
+}
+
+/// The same bursts through `cn2_flow_table_process_burst`.
+#[divan::bench]
+fn flow_burst_c_api(bencher: divan::Bencher) {
+    let t = c_flow_table();
+    let ps: Vec<cn2_flow_packet> = c_tuples()
+        .into_iter()
+        .map(|tuple| cn2_flow_packet {
+            vrf: 1,
+            tuple,
+            tcp_flags: 0,
+        })
+        .collect();
+    let mut out: Vec<std::mem::MaybeUninit<cn2_flow_verdict>> = Vec::with_capacity(BURST);
+    out.resize_with(BURST, std::mem::MaybeUninit::uninit);
+    bencher
+        .counter(divan::counter::ItemsCount::new(ps.len()))
+        .bench_local(|| {
+            let mut n = 0u64;
+            for burst in ps.chunks(BURST) {
+                // SAFETY: live handle, `burst.len()` packets and verdicts.
+                let r = unsafe {
+                    cn2_flow_table_process_burst(
+                        t,
+                        divan::black_box(burst.as_ptr()),
+                        burst.len(),
+                        1,
+                        out.as_mut_ptr().cast(),
+                    )
+                };
+                assert_eq!(r, cn2_result::CN2_OK);
+                for v in &out[..burst.len()] {
+                    // SAFETY: written by the call.
+                    n += c_verdict_fields(unsafe { v.assume_init_ref() });
+                }
+            }
+            n
+        });
+    // SAFETY: created above.
+    unsafe { cn2_flow_table_free(t) };
+}
+
+#[divan::bench]
+fn flow_lookup_c_api(bencher: divan::Bencher) {
+    let t = c_flow_table();
+    let ts = c_tuples();
+    let mut v = std::mem::MaybeUninit::<cn2_flow_verdict>::uninit();
     bencher
         .counter(divan::counter::ItemsCount::new(ts.len()))
         .bench_local(|| {
             let mut n = 0u64;
             for tp in &ts {
-                // SAFETY: live handle, valid pointers.
+                // SAFETY: live handle, valid pointers; written by the call.
                 unsafe {
                     cn2_flow_table_process(t, 1, divan::black_box(tp), 0, 1, v.as_mut_ptr());
-                    let v = v.assume_init_ref();
-                    n += v.created as u64
-                        + v.action as u64
-                        + v.nat_flags as u64
-                        + if v.has_member {
-                            v.member.port as u64 + v.member.address.bytes[3] as u64
-                        } else {
-                            0
-                        }
-                        + if v.has_rewrite {
-                            v.rewrite_port as u64
-                        } else {
-                            0
-                        };
+                    n += c_verdict_fields(v.assume_init_ref());
                 }
             }
             n

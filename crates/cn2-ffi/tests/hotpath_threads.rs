@@ -110,6 +110,38 @@ fn selector_and_flow_table_from_four_threads() {
                         assert_eq!(picked[i as usize], a, "burst and single call agree");
                     }
                 }
+                // Flow bursts from every thread at once find the same flows.
+                let packets: Vec<cn2_flow_packet> = burst
+                    .iter()
+                    .map(|&tuple| cn2_flow_packet {
+                        vrf: 1,
+                        tuple,
+                        tcp_flags: 0,
+                    })
+                    .collect();
+                let mut verdicts = Vec::with_capacity(100);
+                for (chunk, members) in packets.chunks(100).zip(picked.chunks(100)) {
+                    verdicts.clear();
+                    // SAFETY: live handle; `chunk.len()` packets and room for
+                    // as many verdicts, which the call writes.
+                    unsafe {
+                        let r = cn2_flow_table_process_burst(
+                            t.0,
+                            chunk.as_ptr(),
+                            chunk.len(),
+                            th as u64,
+                            verdicts.as_mut_ptr(),
+                        );
+                        assert_eq!(r, cn2_result::CN2_OK);
+                        verdicts.set_len(chunk.len());
+                    }
+                    for (v, m) in verdicts.iter().zip(members) {
+                        let v: &cn2_flow_verdict = v;
+                        assert_eq!(v.action, cn2_flow_action::CN2_FLOW_NAT);
+                        assert!(!v.created, "every connection exists already");
+                        assert_eq!((v.member.address, v.member.port), (m.address, m.port));
+                    }
+                }
             });
         }
     });

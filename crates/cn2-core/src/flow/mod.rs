@@ -317,6 +317,18 @@ impl From<&FiveTuple> for TupleBits {
     }
 }
 
+/// A packet with its 5-tuple as [`TupleBits`]: what
+/// [`FlowTable::process_burst_by`] reads of each of its items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketBits {
+    /// The VRF it is in.
+    pub vrf: u32,
+    /// Its 5-tuple.
+    pub tuple: TupleBits,
+    /// TCP flags (0 for other protocols).
+    pub tcp_flags: u8,
+}
+
 /// What happens to a packet, as [`FlowTable::process_bits`] answers: the
 /// fields of [`Verdict`] a forwarding path uses, with addresses as 128-bit
 /// numbers (IPv4 as `::ffff:a.b.c.d`) in the flow's family.
@@ -644,18 +656,9 @@ impl FlowTable {
     #[inline]
     pub fn process_bits(&self, vrf: u32, t: &TupleBits, tcp_flags: u8, now: u64) -> VerdictBits {
         self.tick(now);
-        let v4 = |bits: u128| 0xffff_0000_0000 | bits as u32 as u128;
-        let k = RawKey {
-            src: if t.src_v6 { t.src } else { v4(t.src) },
-            dst: if t.dst_v6 { t.dst } else { v4(t.dst) },
-            vrf,
-            src_port: t.src_port,
-            dst_port: t.dst_port,
-            protocol: t.protocol,
-            family: if t.dst_v6 { KEY_V6 } else { 0 },
-        };
+        let k = key_of_bits(vrf, t);
         let h = k.hash();
-        let closing = t.protocol == 6 && tcp_flags & (TCP_FIN | TCP_RST) != 0;
+        let closing = closing_bits(t, tcp_flags);
         let hit = self.hit_with(&k, h, now, closing, |e| {
             (VerdictBits::of_entry(e), closing.then(|| e.reverse_key()))
         });
@@ -705,33 +708,103 @@ impl FlowTable {
     /// per packet to `out` (which must be at least as long as `packets`).
     ///
     /// The lookups are software-pipelined in groups of [`BURST_GROUP`]
-    /// packets: the keys of a group are built and hashed together and the
+    /// packets, prefetched [`BURST_GROUPS_AHEAD`] groups ahead (see
+    /// `pipeline`). Packets without a flow go through [`FlowTable::process`].
+    /// Nothing is allocated.
+    pub fn process_burst(&self, packets: &[Packet], now: u64, out: &mut [Decision]) {
+        assert!(out.len() >= packets.len(), "one decision per packet");
+        self.pipeline(
+            packets,
+            now,
+            |p| (RawKey::new(p.vrf, &p.tuple), closing(p)),
+            |e, k| {
+                let nat = e.state & NAT != 0;
+                Decision {
+                    action: if nat { Action::Nat } else { Action::Forward },
+                    flags: nat_flags(e.state),
+                    rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
+                    drop_reason: None,
+                }
+            },
+            |p, k, h, closing| Decision::from(&self.create(p, k, h, now, closing)),
+            |i, d| out[i] = d,
+        );
+    }
+
+    /// [`FlowTable::process_burst`] for packets in the caller's own form,
+    /// which `read` gives as [`PacketBits`], answering with [`VerdictBits`]
+    /// (as [`FlowTable::process_bits`] does) through `write(i, verdict)` for
+    /// the `i`-th packet: for callers that keep packets and answers in types
+    /// of their own, such as the C API, without a copy of the burst.
+    #[inline]
+    pub fn process_burst_by<T>(
+        &self,
+        items: &[T],
+        now: u64,
+        read: impl Fn(&T) -> PacketBits,
+        write: impl FnMut(usize, VerdictBits),
+    ) {
+        self.pipeline(
+            items,
+            now,
+            |item| {
+                let p = read(item);
+                (
+                    key_of_bits(p.vrf, &p.tuple),
+                    closing_bits(&p.tuple, p.tcp_flags),
+                )
+            },
+            |e, _| VerdictBits::of_entry(e),
+            |item, _, _, _| {
+                let p = read(item);
+                self.create_bits(p.vrf, p.tuple, p.tcp_flags, now)
+            },
+            write,
+        );
+    }
+
+    /// The burst pipeline under [`FlowTable::process_burst`] and
+    /// [`FlowTable::process_burst_by`]: `key` gives an item's key and
+    /// whether it closes its connection, `hit` the answer from the stored
+    /// flow (read in place, under its shard's lock), `miss` the answer for
+    /// an item without a flow (given its key and hash), and `emit` takes the
+    /// answer of item `i`.
+    ///
+    /// The lookups are software-pipelined in groups of [`BURST_GROUP`]
+    /// items: the keys of a group are built and hashed together and the
     /// group's home slots prefetched back to back, [`BURST_GROUPS_AHEAD`]
     /// groups before the group is looked up. Prefetches issued close
     /// together start their address translations and memory accesses
     /// together, where one prefetch per packet spread between lookups would
-    /// let them queue. Packets without a flow go through
-    /// [`FlowTable::process`]. Nothing is allocated.
-    pub fn process_burst(&self, packets: &[Packet], now: u64, out: &mut [Decision]) {
-        assert!(out.len() >= packets.len(), "one decision per packet");
+    /// let them queue. Nothing is allocated.
+    #[inline(always)]
+    fn pipeline<T, D>(
+        &self,
+        items: &[T],
+        now: u64,
+        key: impl Fn(&T) -> (RawKey, bool),
+        hit: impl Fn(&Entry, &RawKey) -> D,
+        miss: impl Fn(&T, &RawKey, u64, bool) -> D,
+        mut emit: impl FnMut(usize, D),
+    ) {
         self.tick(now);
         const RING: usize = BURST_GROUPS_AHEAD + 1;
-        let mut keys = [[RawKey::default(); BURST_GROUP]; RING];
+        let mut keys = [[(RawKey::default(), false); BURST_GROUP]; RING];
         let mut hashes = [[0u64; BURST_GROUP]; RING];
-        let groups = packets.len().div_ceil(BURST_GROUP);
-        let group =
-            |g: usize| &packets[g * BURST_GROUP..((g + 1) * BURST_GROUP).min(packets.len())];
-        let prepare =
-            |g: usize, keys: &mut [RawKey; BURST_GROUP], hashes: &mut [u64; BURST_GROUP]| {
-                let ps = group(g);
-                for ((p, k), h) in ps.iter().zip(keys.iter_mut()).zip(hashes.iter_mut()) {
-                    *k = RawKey::new(p.vrf, &p.tuple);
-                    *h = k.hash();
-                }
-                for &h in &hashes[..ps.len()] {
-                    self.prefetch_home(h);
-                }
-            };
+        let groups = items.len().div_ceil(BURST_GROUP);
+        let group = |g: usize| &items[g * BURST_GROUP..((g + 1) * BURST_GROUP).min(items.len())];
+        let prepare = |g: usize,
+                       keys: &mut [(RawKey, bool); BURST_GROUP],
+                       hashes: &mut [u64; BURST_GROUP]| {
+            let ps = group(g);
+            for ((p, k), h) in ps.iter().zip(keys.iter_mut()).zip(hashes.iter_mut()) {
+                *k = key(p);
+                *h = k.0.hash();
+            }
+            for &h in &hashes[..ps.len()] {
+                self.prefetch_home(h);
+            }
+        };
         for g in 0..groups.min(BURST_GROUPS_AHEAD) {
             prepare(g, &mut keys[g % RING], &mut hashes[g % RING]);
         }
@@ -741,30 +814,22 @@ impl FlowTable {
                 prepare(ahead, &mut keys[ahead % RING], &mut hashes[ahead % RING]);
             }
             let (keys, hashes) = (&keys[g % RING], &hashes[g % RING]);
-            let out = &mut out[g * BURST_GROUP..];
             for (j, p) in group(g).iter().enumerate() {
-                let (k, h) = (&keys[j], hashes[j]);
-                let closing = closing(p);
-                // The decision is read from the flow in place, under its lock.
-                let hit = self.hit_with(k, h, now, closing, |e| {
-                    let nat = e.state & NAT != 0;
-                    let decision = Decision {
-                        action: if nat { Action::Nat } else { Action::Forward },
-                        flags: nat_flags(e.state),
-                        rewrite: nat.then(|| (k.addr(e.rewrite), e.rewrite_port)),
-                        drop_reason: None,
-                    };
-                    (decision, closing.then(|| e.reverse_key()))
+                let ((k, closing), h) = (&keys[j], hashes[j]);
+                let closing = *closing;
+                let found = self.hit_with(k, h, now, closing, |e| {
+                    (hit(e, k), closing.then(|| e.reverse_key()))
                 });
-                out[j] = match hit {
-                    Some((decision, reverse)) => {
+                let answer = match found {
+                    Some((answer, reverse)) => {
                         if let Some(r) = reverse {
                             self.mark(&r);
                         }
-                        decision
+                        answer
                     }
-                    None => Decision::from(&self.create(p, k, h, now, closing)),
+                    None => miss(p, k, h, closing),
                 };
+                emit(g * BURST_GROUP + j, answer);
             }
         }
     }
@@ -1018,6 +1083,28 @@ fn nat_flags(state: u8) -> NatFlags {
 #[inline]
 fn closing(pkt: &Packet) -> bool {
     pkt.tuple.protocol == 6 && pkt.tcp_flags & (TCP_FIN | TCP_RST) != 0
+}
+
+/// Whether a packet given as bits closes its connection (TCP FIN or RST).
+#[inline]
+fn closing_bits(t: &TupleBits, tcp_flags: u8) -> bool {
+    t.protocol == 6 && tcp_flags & (TCP_FIN | TCP_RST) != 0
+}
+
+/// The key of a tuple given as bits (IPv4 addresses mapped as
+/// [`RawKey::new`] maps them).
+#[inline]
+fn key_of_bits(vrf: u32, t: &TupleBits) -> RawKey {
+    let v4 = |bits: u128| 0xffff_0000_0000 | bits as u32 as u128;
+    RawKey {
+        src: if t.src_v6 { t.src } else { v4(t.src) },
+        dst: if t.dst_v6 { t.dst } else { v4(t.dst) },
+        vrf,
+        src_port: t.src_port,
+        dst_port: t.dst_port,
+        protocol: t.protocol,
+        family: if t.dst_v6 { KEY_V6 } else { 0 },
+    }
 }
 
 /// Records a packet on an entry: its time, and FIN or RST.

@@ -332,6 +332,45 @@ fn bursts_decide_like_single_packets() {
     assert_eq!((a.len(), a.expire(4)), (b.len(), b.expire(4)));
 }
 
+/// A burst read from the caller's own items answers, packet by packet, what
+/// `process_bits` answers for the same packets one at a time: created and
+/// found flows, a FIN, a port-map drop, a packet not to a FloatingIP and a
+/// 5-tuple that mixes address families.
+#[test]
+fn bursts_of_bits_answer_like_process_bits() {
+    let a = table(Algorithm::Maglev { table_size: 251 });
+    let b = table(Algorithm::Maglev { table_size: 251 });
+    let mut packets: Vec<Packet> = (0..60u16)
+        .map(|i| pkt("10.47.255.250", 3000 + i % 25, "10.96.100.10", 8888))
+        .collect();
+    packets.push(pkt("10.47.255.250", 1, "10.96.100.10", 22));
+    packets.push(pkt("10.47.255.238", 1, "192.0.2.9", 443));
+    packets.push(pkt("fd00::1", 1, "10.96.100.10", 8888));
+    packets[30].tcp_flags = TCP_FIN;
+    // The caller's own form: here, the packets themselves.
+    let read = |p: &Packet| PacketBits {
+        vrf: p.vrf,
+        tuple: TupleBits::from(&p.tuple),
+        tcp_flags: p.tcp_flags,
+    };
+    let mut got = vec![None; packets.len()];
+    a.process_burst_by(&packets, 3, read, |i, v| {
+        assert!(got[i].replace(v).is_none(), "one answer per packet");
+    });
+    for (i, p) in packets.iter().enumerate() {
+        let want = b.process_bits(p.vrf, &TupleBits::from(&p.tuple), p.tcp_flags, 3);
+        assert_eq!(got[i], Some(want), "packet {i}");
+    }
+    assert_eq!(got[0].unwrap().flags.0, NatFlags::DNAT | NatFlags::DPAT);
+    assert_eq!(got[60].unwrap().drop_reason, Some(DropReason::PortMapDrop));
+    assert_eq!(got[61].unwrap().action, Action::Forward);
+    assert_eq!(
+        got[62].unwrap().drop_reason,
+        Some(DropReason::AddressFamilyMismatch)
+    );
+    assert_eq!((a.len(), a.expire(4)), (b.len(), b.expire(4)));
+}
+
 /// Bursts of every length around the pipeline's group sizes, including the
 /// empty one and partial last groups, decide like single packets.
 #[test]

@@ -166,6 +166,62 @@ int main(void) {
     cn2_flow_table_free(ft);
     cn2_flow_table_free(NULL);
 
+    /* Flow bursts: the verdicts of single calls on a twin table, packet by
+       packet (new connections, their repeats, a FIN, a port-map drop, IPv6
+       to a plain address); NULLs; a bad family changes and writes nothing. */
+    enum { PACKETS = 75 };
+    static cn2_flow_packet pk[PACKETS];
+    static cn2_flow_verdict burst_v[PACKETS + 1];
+    cn2_flow_table *fa = NULL, *fb = NULL;
+    CHECK(cn2_flow_table_new(1000, 180, &fa) == CN2_OK);
+    CHECK(cn2_flow_table_new(1000, 180, &fb) == CN2_OK);
+    CHECK(cn2_flow_table_map_port(fa, 1, &fip, 6, 8888, 80, CN2_LB_MAGLEV, members, 3) == CN2_OK);
+    CHECK(cn2_flow_table_map_port(fb, 1, &fip, 6, 8888, 80, CN2_LB_MAGLEV, members, 3) == CN2_OK);
+    for (int i = 0; i < PACKETS; i++) {
+        memset(&pk[i], 0, sizeof pk[i]);
+        pk[i].vrf = 1;
+        pk[i].tuple = tuple((uint16_t)(50000 + i % 30), 8888);
+    }
+    pk[40].tcp_flags = 0x01; /* FIN */
+    pk[70].tuple = tuple(50001, 22);
+    memset(&pk[71].tuple.src, 0, sizeof pk[71].tuple.src);
+    pk[71].tuple.src.family = 6;
+    pk[71].tuple.src.bytes[0] = 0xfd;
+    pk[71].tuple.src.bytes[15] = 1;
+    pk[71].tuple.dst = pk[71].tuple.src;
+    pk[71].tuple.dst.bytes[15] = 2;
+    memset(burst_v, 0x5a, sizeof burst_v);
+    CHECK(cn2_flow_table_process_burst(fa, pk, PACKETS, 5, burst_v) == CN2_OK);
+    for (int i = 0; i < PACKETS; i++) {
+        cn2_flow_verdict one;
+        memset(&one, 0, sizeof one);
+        CHECK(cn2_flow_table_process(fb, pk[i].vrf, &pk[i].tuple, pk[i].tcp_flags, 5, &one) == CN2_OK);
+        cn2_flow_verdict *b = &burst_v[i];
+        CHECK(b->action == one.action && b->drop_reason == one.drop_reason);
+        CHECK(b->nat_flags == one.nat_flags && b->created == one.created);
+        CHECK(b->has_member == one.has_member && b->has_rewrite == one.has_rewrite);
+        CHECK(memcmp(&b->member.address, &one.member.address, sizeof one.member.address) == 0);
+        CHECK(b->member.port == one.member.port && b->rewrite_port == one.rewrite_port);
+        CHECK(memcmp(&b->rewrite_address, &one.rewrite_address, sizeof one.rewrite_address) == 0);
+    }
+    CHECK(burst_v[0].created && !burst_v[30].created && burst_v[0].action == CN2_FLOW_NAT);
+    CHECK(burst_v[70].drop_reason == CN2_DROP_PORT_MAP && burst_v[71].action == CN2_FLOW_FORWARD);
+    CHECK(burst_v[PACKETS].rewrite_port == 0x5a5a); /* nothing written past the burst */
+    CHECK(cn2_flow_table_process_burst(fa, NULL, 0, 5, NULL) == CN2_OK);
+    CHECK(cn2_flow_table_process_burst(NULL, pk, 1, 5, burst_v) == CN2_NULL_PARAMETER);
+    CHECK(cn2_flow_table_process_burst(fa, NULL, 1, 5, burst_v) == CN2_NULL_PARAMETER);
+    CHECK(cn2_flow_table_process_burst(fa, pk, 1, 5, NULL) == CN2_NULL_PARAMETER);
+    cn2_flow_packet fresh[2] = {pk[0], pk[1]};
+    fresh[0].tuple.src_port = 61000; /* a new connection, not to be created */
+    fresh[1].tuple.dst.family = 9;
+    memset(burst_v, 0x5a, sizeof burst_v);
+    CHECK(cn2_flow_table_process_burst(fa, fresh, 2, 5, burst_v) == CN2_INVALID_ARGUMENT);
+    CHECK(burst_v[0].rewrite_port == 0x5a5a && burst_v[1].rewrite_port == 0x5a5a);
+    /* Both tables hold the same flows: 30 NAT pairs and one forwarded pair. */
+    CHECK(cn2_flow_table_expire(fa, 1000) == 62 && cn2_flow_table_expire(fb, 1000) == 62);
+    cn2_flow_table_free(fa);
+    cn2_flow_table_free(fb);
+
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     else printf("hot path: all checks passed\n");
     return failures ? 1 : 0;

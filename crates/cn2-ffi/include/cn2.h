@@ -260,8 +260,10 @@ cn2_result cn2_cluster_last_error(const cn2_cluster *cluster, char **out, size_t
 // `namespace`/`name` for `protocol` (6, 17 or 132) and service `port`, each
 // of weight 1, in the plan's order: the bridge from a cluster's plan to the
 // data path. Free it with [`cn2_selector_free`](crate::cn2_selector_free);
-// it does not follow later changes of the cluster. This computes the plan,
-// so it costs what [`cn2_cluster_plan_json`] costs, without the JSON.
+// it does not follow later changes of the cluster. The first call after a
+// change computes the plan (what [`cn2_cluster_plan_json`] costs, without
+// the JSON); the handle keeps it until the next apply or delete, so the
+// selectors of every listener cost one plan.
 //
 // `CN2_NOT_FOUND` when the service does not exist or has no such listener
 // (a service without ready members has the listener, and gives a selector

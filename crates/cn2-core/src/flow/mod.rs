@@ -281,7 +281,7 @@ impl From<&Verdict> for Decision {
 }
 
 /// A packet's 5-tuple with its addresses as 128-bit numbers (see
-/// [`addr_bits`](crate::ecmp::hash::addr_bits)) and their families: the key
+/// [`addr_bits`]) and their families: the key
 /// [`FlowTable::process_bits`] takes from a caller that holds raw address
 /// bytes (the C API), so that no `IpAddr` is built on the way in. Of an IPv4
 /// address only the low 32 bits count.
@@ -708,9 +708,11 @@ impl FlowTable {
     /// per packet to `out` (which must be at least as long as `packets`).
     ///
     /// The lookups are software-pipelined in groups of [`BURST_GROUP`]
-    /// packets, prefetched [`BURST_GROUPS_AHEAD`] groups ahead (see
-    /// `pipeline`). Packets without a flow go through [`FlowTable::process`].
-    /// Nothing is allocated.
+    /// packets: the keys of a group are hashed together and its slots
+    /// prefetched back to back, [`BURST_GROUPS_AHEAD`] groups before the
+    /// group is looked up, so that the memory accesses (and address
+    /// translations) of a burst overlap. Packets without a flow go through
+    /// [`FlowTable::process`]. Nothing is allocated.
     pub fn process_burst(&self, packets: &[Packet], now: u64, out: &mut [Decision]) {
         assert!(out.len() >= packets.len(), "one decision per packet");
         self.pipeline(

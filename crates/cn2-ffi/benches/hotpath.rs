@@ -84,15 +84,20 @@ fn c_member(m: &cn2_member) -> u64 {
     m.port as u64 + m.address.bytes[last] as u64
 }
 
-#[divan::bench]
-fn select_native(bencher: divan::Bencher) {
-    let s = Selector::new(
+/// The native Maglev selector over [`backends`], as the C benches build it.
+fn native_selector() -> Selector {
+    Selector::new(
         Algorithm::Maglev {
             table_size: MAGLEV_DEFAULT_SIZE,
         },
         backends(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[divan::bench]
+fn select_native(bencher: divan::Bencher) {
+    let s = native_selector();
     let ts = native_tuples();
     bencher
         .counter(divan::counter::ItemsCount::new(ts.len()))
@@ -168,13 +173,7 @@ fn select_c_api(bencher: divan::Bencher) {
 
 #[divan::bench]
 fn select_burst_native(bencher: divan::Bencher) {
-    let s = Selector::new(
-        Algorithm::Maglev {
-            table_size: MAGLEV_DEFAULT_SIZE,
-        },
-        backends(),
-    )
-    .unwrap();
+    let s = native_selector();
     let ts = native_tuples();
     let mut out = vec![None; BURST];
     bencher
@@ -224,13 +223,7 @@ fn select_burst_c_api(bencher: divan::Bencher) {
 /// mapping and members.
 fn native_table() -> FlowTable {
     let mut t = FlowTable::new(100_000, 180).unwrap();
-    let sel = Selector::new(
-        Algorithm::Maglev {
-            table_size: MAGLEV_DEFAULT_SIZE,
-        },
-        backends(),
-    )
-    .unwrap();
+    let sel = native_selector();
     t.map_port(
         1,
         "10.96.0.10".parse().unwrap(),

@@ -196,11 +196,17 @@ fn family_ok(a: &cn2_ip) -> bool {
 /// the caller).
 #[inline]
 fn tuple_words(t: &cn2_five_tuple) -> [u64; 5] {
+    tuple_words_by(t, known_ip_bits)
+}
+
+/// The flow hash's words of a tuple, its addresses read by `bits`.
+#[inline(always)]
+fn tuple_words_by(t: &cn2_five_tuple, bits: impl Fn(&cn2_ip) -> u128) -> [u64; 5] {
     hash_words(
         t.protocol,
-        known_ip_bits(&t.src),
+        bits(&t.src),
         t.src_port,
-        known_ip_bits(&t.dst),
+        bits(&t.dst),
         t.dst_port,
     )
 }
@@ -468,21 +474,14 @@ pub unsafe extern "C" fn cn2_selector_select_burst(
         for (block, answers) in tuples.chunks(BURST_BLOCK).zip(out.chunks_mut(BURST_BLOCK)) {
             let wrong_family = std::cell::Cell::new(false);
             let words = |t: &cn2_five_tuple| {
-                let bits = |a: &cn2_ip| match a.family {
+                tuple_words_by(t, |a| match a.family {
                     4 => v4_bits(a),
                     6 => u128::from_be_bytes(a.bytes),
                     _ => {
                         wrong_family.set(true);
                         0
                     }
-                };
-                hash_words(
-                    t.protocol,
-                    bits(&t.src),
-                    t.src_port,
-                    bits(&t.dst),
-                    t.dst_port,
-                )
+                })
             };
             hashes_by(block, words, FLOW_SEED, &mut hashes);
             if wrong_family.get() {

@@ -31,30 +31,30 @@ pub fn cn2ctl(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// `cn2ctl flow PATH -o json ARGS...`, which must succeed; the parsed output.
-pub fn flow_json(path: &str, args: &[&str]) -> Value {
-    let mut all = vec!["flow", path, "-o", "json"];
-    all.extend_from_slice(args);
-    let out = cn2ctl(&all, None);
+/// `cn2ctl ARGS...`, which must succeed; its output parsed as JSON.
+fn json_of(all: &[&str]) -> Value {
+    let out = cn2ctl(all, None);
     assert!(
         out.status.success(),
         "cn2ctl {all:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("flow output is JSON")
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("cn2ctl {all:?} printed no JSON: {e}"))
+}
+
+/// `cn2ctl flow PATH -o json ARGS...`, which must succeed; the parsed output.
+pub fn flow_json(path: &str, args: &[&str]) -> Value {
+    let mut all = vec!["flow", path, "-o", "json"];
+    all.extend_from_slice(args);
+    json_of(&all)
 }
 
 /// `cn2ctl plan -o json ARGS...`, which must succeed; the parsed output.
 pub fn plan_json(args: &[&str]) -> Value {
     let mut all = vec!["plan", "-o", "json"];
     all.extend_from_slice(args);
-    let out = cn2ctl(&all, None);
-    assert!(
-        out.status.success(),
-        "cn2ctl {all:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("plan output is JSON")
+    json_of(&all)
 }
 
 /// The plan entry of service `ns/name`.

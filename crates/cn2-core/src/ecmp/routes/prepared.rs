@@ -235,26 +235,14 @@ pub(super) fn prepare(
     }
     // VRFs and prefixes are ranked by name, so that sorting by rank sorts
     // routes by VRF, then prefix.
-    let mut vrf_names: Vec<&str> = routed
-        .iter()
-        .flat_map(|r| r.1.iter().copied())
-        .chain([pod_network])
-        .collect();
-    vrf_names.sort_unstable();
-    vrf_names.dedup();
-    let vrf_rank: FxHashMap<&str, u32> = vrf_names
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (*v, i as u32))
-        .collect();
-    let mut prefix_names: Vec<&str> = routed.iter().map(|r| r.0.as_str()).collect();
-    prefix_names.sort_unstable();
-    prefix_names.dedup();
-    let prefix_rank: FxHashMap<&str, u32> = prefix_names
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (*p, i as u32))
-        .collect();
+    let (vrf_names, vrf_rank) = ranked(
+        routed
+            .iter()
+            .flat_map(|r| r.1.iter().copied())
+            .chain([pod_network])
+            .collect(),
+    );
+    let (prefix_names, prefix_rank) = ranked(routed.iter().map(|r| r.0.as_str()).collect());
     let pod_rank = vrf_rank[pod_network];
     let vrf_rank = &vrf_rank;
     let mut candidates: Vec<Candidate> = routed
@@ -318,4 +306,16 @@ pub(super) fn prepare(
     prepared.remote_keys = remote.len() as u32;
     prepared.sets = sets;
     prepared
+}
+
+/// The distinct names, sorted, with each name's rank among them.
+fn ranked(mut names: Vec<&str>) -> (Vec<&str>, FxHashMap<&str, u32>) {
+    names.sort_unstable();
+    names.dedup();
+    let rank = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, i as u32))
+        .collect();
+    (names, rank)
 }
